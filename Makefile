@@ -1,0 +1,22 @@
+# wshub: `make run` to serve the chat page, `make test` to run every test.
+CARGO ?= cargo
+ARGS  ?=
+
+.PHONY: run build test lint clean
+
+run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
+	$(CARGO) run --release -- $(ARGS)
+
+build:
+	$(CARGO) build --release
+
+test: ## unit, integration and doc tests
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+lint: ## formatting and clippy, warnings are errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,97 @@
+//! Every setting the server has, with its default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which browser origins may open a WebSocket.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Origins {
+    /// `*`: no check at all.
+    pub any: bool,
+    /// Origins allowed besides the server's own, e.g. `https://example.org`.
+    pub allowed: Vec<String>,
+}
+
+impl Origins {
+    /// The default rule: an origin is allowed if it names the host the
+    /// request was sent to (the page came from this server), or if it is
+    /// on the list.
+    pub(crate) fn allows(&self, origin: &str, host: Option<&str>) -> bool {
+        if self.any {
+            return true;
+        }
+        let origin = origin.trim_end_matches('/');
+        if self
+            .allowed
+            .iter()
+            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        {
+            return true;
+        }
+        let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
+        host.is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(origin_host))
+    }
+}
+
+/// The settings; built through [`Server`](crate::Server)'s methods.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub addr: String,
+    pub ws_path: String,
+    pub www: Option<PathBuf>,
+    pub max_message_size: usize,
+    pub max_connections: usize,
+    pub queue_size: usize,
+    pub read_buffer_size: usize,
+    pub ping_interval: Duration,
+    pub head_timeout: Duration,
+    pub max_head_size: usize,
+    pub write_timeout: Duration,
+    pub close_timeout: Duration,
+    pub origins: Origins,
+    pub stack_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: "127.0.0.1:8080".into(),
+            ws_path: "/ws".into(),
+            www: None,
+            max_message_size: 1 << 20,
+            max_connections: 4096,
+            queue_size: 1024,
+            // tungstenite allocates its read buffer up front for every
+            // connection (128 KiB by default). Most messages here are small;
+            // a larger one grows the buffer only while it is read.
+            read_buffer_size: 4 * 1024,
+            ping_interval: Duration::from_secs(30),
+            head_timeout: Duration::from_secs(10),
+            max_head_size: 16 * 1024,
+            write_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+            origins: Origins::default(),
+            // Measured: a connection thread with the built-in handlers peaks
+            // well under 32 KiB of stack; user handlers get headroom.
+            stack_size: 128 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_host_origin_is_allowed() {
+        let o = Origins::default();
+        assert!(o.allows("http://127.0.0.1:8080", Some("127.0.0.1:8080")));
+        assert!(!o.allows("http://evil.example", Some("127.0.0.1:8080")));
+        assert!(!o.allows("http://evil.example", None));
+        let o = Origins {
+            any: false,
+            allowed: vec!["https://ok.example".into()],
+        };
+        assert!(o.allows("https://ok.example", Some("127.0.0.1:8080")));
+    }
+}

@@ -1,0 +1,121 @@
+//! The opening handshake (RFC 6455 section 4.2): checking an upgrade
+//! request and building the 101 response.
+
+use crate::config::Origins;
+use crate::http::{self, Request};
+
+/// The GUID every server appends to the client's key (RFC 6455 section 1.3).
+pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
+pub fn accept_key(key: &str) -> String {
+    tungstenite::handshake::derive_accept_key(key.as_bytes())
+}
+
+/// True if the request asks to become a WebSocket: `Upgrade: websocket`.
+pub(crate) fn is_upgrade(req: &Request) -> bool {
+    req.header_has_token("Upgrade", "websocket")
+}
+
+/// A refused upgrade: status, extra header lines, and a one-line reason.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    pub status: u16,
+    pub extra: &'static str,
+    pub reason: String,
+}
+
+fn refuse(status: u16, reason: impl Into<String>) -> Refused {
+    Refused {
+        status,
+        extra: "",
+        reason: reason.into(),
+    }
+}
+
+/// Checks an upgrade request on the WebSocket path. Returns the client's key.
+pub(crate) fn check(req: &Request, origins: &Origins) -> Result<String, Refused> {
+    // "The method of the request MUST be GET, and the HTTP version MUST be
+    // at least 1.1."
+    if req.method() != "GET" {
+        return Err(Refused {
+            status: 405,
+            extra: "Allow: GET\r\n",
+            reason: "a WebSocket upgrade must use GET".into(),
+        });
+    }
+    // "A |Connection| header field that includes the token "Upgrade"".
+    if !req.header_has_token("Connection", "upgrade") {
+        return Err(refuse(400, "the Connection header must include Upgrade"));
+    }
+    // "If this version does not match a version understood by the server,
+    // the server MUST abort the WebSocket handshake ... and instead send an
+    // appropriate HTTP error code (such as 426 Upgrade Required) and a
+    // |Sec-WebSocket-Version| header field indicating the version(s) the
+    // server is capable of understanding."
+    if req.header("Sec-WebSocket-Version") != Some("13") {
+        return Err(Refused {
+            status: 426,
+            extra: "Sec-WebSocket-Version: 13\r\n",
+            reason: "only WebSocket version 13 is supported".into(),
+        });
+    }
+    // "The request MUST include a header field with the name
+    // |Sec-WebSocket-Key|. The value of this header field MUST be a nonce
+    // consisting of a randomly selected 16-byte value that has been
+    // base64-encoded."
+    let key = req.header("Sec-WebSocket-Key").unwrap_or("");
+    if !is_base64_of_16_bytes(key) {
+        return Err(refuse(
+            400,
+            "Sec-WebSocket-Key must be 16 random bytes in base64",
+        ));
+    }
+    // Browsers send cookies with cross-site WebSocket requests, so the Origin
+    // is the only thing that stops another site's page from connecting as
+    // the user (Cross-Site WebSocket Hijacking).
+    if let Some(origin) = req.header("Origin") {
+        if !origins.allows(origin, req.header("Host")) {
+            return Err(refuse(403, format!("origin {origin} is not allowed")));
+        }
+    }
+    Ok(key.to_string())
+}
+
+/// A base64 string that decodes to exactly 16 bytes: 22 characters of the
+/// alphabet and `==`.
+fn is_base64_of_16_bytes(key: &str) -> bool {
+    let b = key.as_bytes();
+    b.len() == 24
+        && b[22..] == *b"=="
+        && b[..22].iter().all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+        // The last character carries 2 bits, the other 4 must be zero.
+        && matches!(b[21], b'A' | b'Q' | b'g' | b'w')
+}
+
+/// The 101 response that completes the handshake.
+pub(crate) fn response(key: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        http::reason(101),
+        accept_key(key)
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc_example_key() {
+        // RFC 6455 section 1.3.
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert!(is_base64_of_16_bytes("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_base64_of_16_bytes("dGhlIHNhbXBsZSBub25jZQ="));
+        assert!(!is_base64_of_16_bytes("not a key"));
+    }
+}

@@ -1,0 +1,287 @@
+//! The HTTP/1.1 request head: read once under a size and a time limit,
+//! parsed by `httparse`, and the few responses wshub sends.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// The most headers a request may carry.
+const MAX_HEADERS: usize = 64;
+
+/// An HTTP request head, as the handler sees it in
+/// [`Handler::on_handshake`](crate::Handler::on_handshake) and
+/// [`Handler::on_open`](crate::Handler::on_open).
+#[derive(Clone, Debug)]
+pub struct Request {
+    method: String,
+    path: String,
+    query: Option<String>,
+    headers: Vec<(String, String)>,
+    peer: SocketAddr,
+    /// The head exactly as received, for `--explain`.
+    pub(crate) raw: Vec<u8>,
+}
+
+impl Request {
+    /// The method, e.g. `GET`.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path part of the request target, still percent-encoded, e.g. `/ws`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query string after `?`, if any, still percent-encoded.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// The value of the first query parameter called `name`, decoded
+    /// (`+` and `%XX`). `None` if absent or not valid UTF-8.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(&k.replace('+', " "))?;
+            if k == name {
+                percent_decode(&v.replace('+', " "))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The first header called `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All headers in the order received.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// True if a header's comma-separated list holds `token`
+    /// (case-insensitive), as `Connection: keep-alive, Upgrade` holds `upgrade`.
+    pub(crate) fn header_has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+/// Why a head could not be read.
+#[derive(Debug)]
+pub(crate) enum HeadError {
+    /// The peer closed or sent nothing before the deadline: say nothing
+    /// (a browser may pre-open a connection it never uses).
+    Silent,
+    /// Part of a head came, then the deadline passed: 408.
+    TooSlow,
+    /// Over the size limit: 431.
+    TooLarge,
+    /// Not HTTP: 400.
+    Malformed(String),
+}
+
+/// Reads one request head. Returns it and the bytes that followed it (the
+/// first WebSocket frames, if the client did not wait for the 101).
+pub(crate) fn read_head(
+    mut stream: &TcpStream,
+    peer: SocketAddr,
+    max_size: usize,
+    timeout: Duration,
+) -> Result<(Request, Vec<u8>), HeadError> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = Vec::with_capacity(1024.min(max_size));
+    let mut chunk = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(if buf.is_empty() {
+                HeadError::Silent
+            } else {
+                HeadError::TooSlow
+            });
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|_| HeadError::Silent)?;
+        let want = chunk.len().min(max_size + 1 - buf.len());
+        match stream.read(&mut chunk[..want]) {
+            Ok(0) => return Err(HeadError::Silent),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(HeadError::Silent),
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let request = to_request(&req, peer, buf[..len].to_vec())?;
+                let rest = buf.split_off(len);
+                return Ok((request, rest));
+            }
+            Ok(httparse::Status::Partial) if buf.len() > max_size => {
+                return Err(HeadError::TooLarge);
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Err(e) => return Err(HeadError::Malformed(e.to_string())),
+        }
+    }
+}
+
+fn to_request(
+    req: &httparse::Request<'_, '_>,
+    peer: SocketAddr,
+    raw: Vec<u8>,
+) -> Result<Request, HeadError> {
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(HeadError::Malformed("incomplete request line".into()));
+    };
+    if req.version != Some(1) {
+        return Err(HeadError::Malformed("only HTTP/1.1 is supported".into()));
+    }
+    if !target.starts_with('/') {
+        return Err(HeadError::Malformed(
+            "the request target must start with /".into(),
+        ));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.to_string(), None),
+    };
+    let mut headers = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| HeadError::Malformed(format!("header {} is not UTF-8", h.name)))?;
+        headers.push((h.name.to_string(), value.trim().to_string()));
+    }
+    Ok(Request {
+        method: method.to_string(),
+        path,
+        query,
+        headers,
+        peer,
+        raw,
+    })
+}
+
+/// Decodes `%XX` escapes. `None` for a bad escape or bytes that are not
+/// UTF-8.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The reason phrase for the statuses wshub sends.
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+/// Headers every response carries: no sniffing, and a page that may load
+/// only its own scripts and styles and talk only to its own server.
+pub(crate) const SECURITY_HEADERS: &str = "X-Content-Type-Options: nosniff\r\n\
+Content-Security-Policy: default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n";
+
+/// Builds a complete response head (and `body` unless `head_only`), closing
+/// the connection afterwards. `extra` is more header lines, each ending in CRLF.
+pub(crate) fn response(
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+    head_only: bool,
+) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{SECURITY_HEADERS}{extra}Connection: close\r\n\r\n",
+        reason(status),
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// A plain-text error response: the status and one line saying why.
+pub(crate) fn error_response(status: u16, extra: &str, text: &str, head_only: bool) -> Vec<u8> {
+    let body = format!("{status} {}: {text}\n", reason(status));
+    response(
+        status,
+        "text/plain; charset=utf-8",
+        extra,
+        body.as_bytes(),
+        head_only,
+    )
+}
+
+/// Writes a whole response under a time limit; errors only mean the peer
+/// went away, which is nothing to report.
+pub(crate) fn send(mut stream: &TcpStream, bytes: &[u8], timeout: Duration) {
+    let _ = stream.set_write_timeout(Some(timeout));
+    let _ = stream.write_all(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
+        assert_eq!(percent_decode("%2e%2E").as_deref(), Some(".."));
+        assert_eq!(percent_decode("bad%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

@@ -1,0 +1,540 @@
+//! The hub: one thread that owns the client list and is the only writer of
+//! every WebSocket.
+//!
+//! # Why this shape
+//!
+//! A connection thread sleeps in a blocking `read()` and has to receive
+//! broadcasts at the same time. tungstenite writes pongs and close replies
+//! from inside `read()`, so if two threads wrote one socket, frames could
+//! interleave or follow a close. The usual fixes cost too much here: a short
+//! read timeout burns CPU on every idle connection and adds latency; a writer
+//! thread per connection doubles the stacks; a wake-up descriptor per
+//! connection (so its thread can `poll` socket and signal together) doubles
+//! the descriptors, and with this machine's hard limit of 20,000 descriptors
+//! that caps the server below 10,000 clients.
+//!
+//! So writing is taken away from the connection threads altogether. They
+//! only read; whatever must go out (their handler's replies, tungstenite's
+//! pongs and close replies, broadcasts from anywhere) comes here as an
+//! [`Event`] on one crossbeam channel, already encoded as frame bytes. The
+//! hub appends the frames to each client's queue and writes them with a
+//! non-blocking vectored `send`, many frames in one system call. A socket
+//! that takes no more goes into the hub's `poll` set until it drains; the
+//! hub itself never blocks on a client. One writer per socket means frames
+//! never interleave, and the hub drops anything queued after a close frame.
+//!
+//! The hub sleeps in `poll(2)` on one wake-up descriptor (signalled only
+//! when it was asleep) plus the blocked sockets, with a timeout only while a
+//! deadline is pending. An idle server has no timer at all.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use log::{debug, info, warn};
+use tungstenite::Bytes;
+
+use crate::error::{Error, Result};
+use crate::frame;
+use crate::handler::Message;
+use crate::sys::{self, Interest, PollFd, Waker};
+
+/// A client's id: unique for the life of a server, starting at 1.
+pub type ClientId = u64;
+
+/// What the hub is told. Frames are encoded by the sender, off the hub's
+/// thread.
+pub(crate) enum Event {
+    /// A TCP connection was accepted; the hub keeps its socket so that it
+    /// can end it at shutdown, whatever phase it is in.
+    Accepted {
+        id: ClientId,
+        stream: Arc<TcpStream>,
+    },
+    /// The WebSocket handshake completed; `early` is what `on_open` sent.
+    Upgraded {
+        id: ClientId,
+        early: Vec<(Bytes, bool)>,
+    },
+    /// Frames for one client; `closes` says the bytes contain a close frame.
+    Send {
+        to: ClientId,
+        frame: Bytes,
+        closes: bool,
+    },
+    /// One frame for every open client but `except`.
+    Broadcast {
+        frame: Bytes,
+        except: Option<ClientId>,
+    },
+    /// The connection thread is done with the socket.
+    Left { id: ClientId },
+    /// Close everyone with 1001 and stop once all are gone.
+    Shutdown,
+}
+
+/// A cheap, clonable handle to the hub, usable from any thread: send to
+/// one client, to all, to all but one, or close a client.
+///
+/// Sends are queued and never block on a slow client. A client whose queue
+/// is full is closed with 1008; a send to a client that has gone is
+/// dropped. An error means the server has stopped.
+#[derive(Clone)]
+pub struct Hub {
+    tx: Sender<Event>,
+    waker: Arc<Waker>,
+}
+
+impl Hub {
+    /// Sends `message` to the client `to`.
+    pub fn send(&self, to: ClientId, message: impl Into<Message>) -> Result<()> {
+        self.send_frame(to, message.into().encode(), false)
+    }
+
+    /// Sends `message` to every open client.
+    pub fn broadcast(&self, message: impl Into<Message>) -> Result<()> {
+        self.post(Event::Broadcast {
+            frame: message.into().encode(),
+            except: None,
+        })
+    }
+
+    /// Sends `message` to every open client except `except`.
+    pub fn broadcast_except(&self, except: ClientId, message: impl Into<Message>) -> Result<()> {
+        self.post(Event::Broadcast {
+            frame: message.into().encode(),
+            except: Some(except),
+        })
+    }
+
+    /// Starts the closing handshake with client `id`, after what is
+    /// already queued for it.
+    pub fn close(&self, id: ClientId, code: u16, reason: &str) -> Result<()> {
+        self.send_frame(id, frame::close(code, reason), true)
+    }
+
+    pub(crate) fn send_frame(&self, to: ClientId, frame: Bytes, closes: bool) -> Result<()> {
+        self.post(Event::Send { to, frame, closes })
+    }
+
+    pub(crate) fn post(&self, event: Event) -> Result<()> {
+        self.tx.send(event).map_err(|_| Error::Closed)?;
+        self.waker.wake();
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// The hub's settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Frames a client may have waiting before it is closed as too slow.
+    pub queue: usize,
+    /// How long a client's output may stay blocked before it is dropped.
+    pub write_timeout: Duration,
+    /// How long to wait for the closing handshake after sending a close.
+    pub close_timeout: Duration,
+}
+
+/// How many events the hub takes before it writes what they produced: big
+/// enough to batch a burst, small enough to keep latency low.
+const BATCH: usize = 1024;
+
+/// Starts the hub thread. Returns its handle and the thread, which ends
+/// after `Shutdown` once every client is gone, returning how many
+/// WebSocket clients it closed.
+pub(crate) fn start(
+    limits: Limits,
+    inbox: usize,
+) -> std::io::Result<(Hub, std::thread::JoinHandle<usize>)> {
+    let (tx, rx) = crossbeam_channel::bounded(inbox);
+    let waker = Arc::new(Waker::new()?);
+    let hub = Hub {
+        tx,
+        waker: waker.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("wshub-hub".into())
+        .spawn(move || HubThread::new(limits, rx, waker).run())?;
+    Ok((hub, thread))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Phase {
+    /// Accepted, HTTP head not yet handled; the hub only holds the socket.
+    Http,
+    /// A WebSocket: frames may be queued.
+    Open,
+    /// A close frame is queued or sent: nothing more goes out.
+    Closing,
+}
+
+struct Client {
+    stream: Arc<TcpStream>,
+    phase: Phase,
+    /// Frames waiting to be written; the first may be partly written.
+    out: VecDeque<Bytes>,
+    /// How much of `out[0]` is already written.
+    written: usize,
+    /// Set while output is blocked, or a close is awaiting its reply.
+    deadline: Option<Instant>,
+    /// In the list of clients to write this round.
+    dirty: bool,
+    /// The connection thread is gone: drop the client once `out` drains.
+    reader_done: bool,
+}
+
+struct HubThread {
+    limits: Limits,
+    rx: Receiver<Event>,
+    waker: Arc<Waker>,
+    clients: HashMap<ClientId, Client>,
+    /// Clients with frames to write this round.
+    dirty: Vec<ClientId>,
+    /// Clients that have a deadline: blocked output or a pending close.
+    watched: Vec<ClientId>,
+    stopping: bool,
+    closed_at_shutdown: usize,
+}
+
+impl HubThread {
+    fn new(limits: Limits, rx: Receiver<Event>, waker: Arc<Waker>) -> Self {
+        HubThread {
+            limits,
+            rx,
+            waker,
+            clients: HashMap::new(),
+            dirty: Vec::new(),
+            watched: Vec::new(),
+            stopping: false,
+            closed_at_shutdown: 0,
+        }
+    }
+
+    fn run(mut self) -> usize {
+        let mut fds = Vec::new();
+        loop {
+            // Take what is waiting, up to a batch, then write it all: a
+            // client with several frames queued gets them in one send.
+            let mut disconnected = false;
+            for _ in 0..BATCH {
+                match self.rx.try_recv() {
+                    Ok(event) => self.apply(event),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
+                }
+            }
+            for id in std::mem::take(&mut self.dirty) {
+                self.flush(id);
+            }
+            if disconnected && !self.stopping {
+                // Every handle is gone: nobody can ask for a shutdown any
+                // more, so this is it.
+                self.begin_shutdown();
+            }
+            if self.stopping && self.clients.is_empty() {
+                return self.closed_at_shutdown;
+            }
+            if !self.rx.is_empty() {
+                continue;
+            }
+
+            self.waker.about_to_sleep();
+            if !self.rx.is_empty() {
+                self.waker.woke();
+                continue;
+            }
+            fds.clear();
+            fds.push(PollFd::new(self.waker.fd(), Interest::Read));
+            let mut polled = Vec::new();
+            for &id in &self.watched {
+                if let Some(c) = self.clients.get(&id).filter(|c| !c.out.is_empty()) {
+                    fds.push(PollFd::new(c.stream.as_raw_fd(), Interest::Write));
+                    polled.push(id);
+                }
+            }
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = sys::poll(&mut fds, timeout) {
+                warn!("hub: poll failed: {e}");
+            }
+            self.waker.woke();
+            for (fd, id) in fds[1..].iter().zip(polled) {
+                if fd.ready() {
+                    self.flush(id);
+                }
+            }
+            self.expire_deadlines();
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        match event {
+            Event::Accepted { id, stream } => {
+                if self.stopping {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+                self.clients.insert(
+                    id,
+                    Client {
+                        stream,
+                        phase: Phase::Http,
+                        out: VecDeque::new(),
+                        written: 0,
+                        deadline: None,
+                        dirty: false,
+                        reader_done: false,
+                    },
+                );
+            }
+            Event::Upgraded { id, early } => {
+                let Some(c) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                c.phase = Phase::Open;
+                for (frame, closes) in early {
+                    self.queue(id, frame, closes);
+                }
+                if self.stopping {
+                    self.close_now(id, 1001, "server shutting down");
+                }
+            }
+            Event::Send { to, frame, closes } => self.queue(to, frame, closes),
+            Event::Broadcast { frame, except } => {
+                let ids: Vec<ClientId> = self
+                    .clients
+                    .iter()
+                    .filter(|(id, c)| c.phase == Phase::Open && Some(**id) != except)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.queue(id, frame.clone(), false);
+                }
+            }
+            Event::Left { id } => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.reader_done = true;
+                    if c.out.is_empty() {
+                        self.remove(id);
+                    } else if c.deadline.is_none() {
+                        // Give the last frames (a close reply) a bounded
+                        // time to get out.
+                        c.deadline = Some(Instant::now() + self.limits.close_timeout);
+                        self.watched.push(id);
+                    }
+                }
+            }
+            Event::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    /// Appends a frame to a client's queue, unless it is closing, and
+    /// closes it with 1008 if the queue is over its bound.
+    fn queue(&mut self, id: ClientId, frame: Bytes, closes: bool) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if c.phase != Phase::Open {
+            // "The application MUST NOT send any more data frames after
+            // sending a Close frame."
+            return;
+        }
+        if c.out.len() >= self.limits.queue && !closes {
+            warn!(
+                "client {id}: outbound queue full ({} frames), closing it with 1008",
+                c.out.len()
+            );
+            self.close_now(id, 1008, "too slow: outbound queue full");
+            return;
+        }
+        c.out.push_back(frame);
+        if closes {
+            c.phase = Phase::Closing;
+            self.set_deadline(id, self.limits.close_timeout);
+        }
+        self.mark_dirty(id);
+    }
+
+    /// Sends a close frame ahead of anything still queued (but after a
+    /// frame already partly on the wire, which must be completed).
+    fn close_now(&mut self, id: ClientId, code: u16, reason: &str) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if c.phase != Phase::Open {
+            return;
+        }
+        let keep = usize::from(c.written > 0);
+        c.out.truncate(keep);
+        c.out.push_back(frame::close(code, reason));
+        c.phase = Phase::Closing;
+        self.set_deadline(id, self.limits.close_timeout);
+        self.mark_dirty(id);
+    }
+
+    fn begin_shutdown(&mut self) {
+        self.stopping = true;
+        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        for id in ids {
+            let Some(c) = self.clients.get(&id) else {
+                continue;
+            };
+            match c.phase {
+                Phase::Http => {
+                    let _ = c.stream.shutdown(Shutdown::Both);
+                }
+                Phase::Open => {
+                    self.closed_at_shutdown += 1;
+                    self.close_now(id, 1001, "server shutting down");
+                }
+                Phase::Closing => {}
+            }
+        }
+        for id in std::mem::take(&mut self.dirty) {
+            self.flush(id);
+        }
+    }
+
+    fn mark_dirty(&mut self, id: ClientId) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    fn set_deadline(&mut self, id: ClientId, after: Duration) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            if c.deadline.is_none() {
+                self.watched.push(id);
+            }
+            c.deadline = Some(Instant::now() + after);
+        }
+    }
+
+    /// Writes as much of a client's queue as its socket takes now.
+    fn flush(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        c.dirty = false;
+        let mut failed = None;
+        while !c.out.is_empty() {
+            let mut bufs: [&[u8]; sys::MAX_IOVECS] = [&[]; sys::MAX_IOVECS];
+            let mut n = 0;
+            for (i, f) in c.out.iter().take(sys::MAX_IOVECS).enumerate() {
+                bufs[i] = if i == 0 { &f[c.written..] } else { f };
+                n += 1;
+            }
+            match sys::send_vectored_nonblocking(c.stream.as_raw_fd(), &bufs[..n]) {
+                Ok(mut sent) => {
+                    while sent > 0 {
+                        let left = c.out[0].len() - c.written;
+                        if sent >= left {
+                            sent -= left;
+                            c.out.pop_front();
+                            c.written = 0;
+                        } else {
+                            c.written += sent;
+                            sent = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let drained = c.out.is_empty();
+        if let Some(e) = failed {
+            debug!("client {id}: write failed: {e}");
+            c.out.clear();
+            c.written = 0;
+            // Wake the connection thread out of its read; it will report
+            // the end and leave.
+            let _ = c.stream.shutdown(Shutdown::Both);
+            if c.reader_done {
+                self.remove(id);
+            }
+            return;
+        }
+        if drained {
+            if c.reader_done {
+                self.remove(id);
+            } else if c.phase == Phase::Open {
+                c.deadline = None;
+            }
+        } else if c.deadline.is_none() {
+            c.deadline = Some(Instant::now() + self.limits.write_timeout);
+            self.watched.push(id);
+        }
+    }
+
+    fn remove(&mut self, id: ClientId) {
+        if let Some(c) = self.clients.remove(&id) {
+            // The server closes the TCP connection first (RFC 6455 section
+            // 7.1.1); the connection thread holds the other reference and
+            // is on its way out.
+            let _ = c.stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let clients = &self.clients;
+        self.watched
+            .retain(|id| clients.get(id).is_some_and(|c| c.deadline.is_some()));
+        self.watched
+            .iter()
+            .filter_map(|id| clients.get(id).and_then(|c| c.deadline))
+            .min()
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<ClientId> = self
+            .watched
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.clients
+                    .get(id)
+                    .and_then(|c| c.deadline)
+                    .is_some_and(|d| d <= now)
+            })
+            .collect();
+        for id in expired {
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            c.deadline = None;
+            if c.phase == Phase::Open {
+                info!("client {id}: output blocked too long, dropping the connection");
+            } else {
+                debug!("client {id}: closing handshake timed out");
+            }
+            c.out.clear();
+            c.written = 0;
+            // The connection thread wakes from its read with an error or
+            // end of stream and sends `Left`.
+            let _ = c.stream.shutdown(Shutdown::Both);
+            if c.reader_done {
+                self.remove(id);
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! # wshub
+//!
+//! A small synchronous WebSocket server (RFC 6455) to embed in a plain
+//! program: no async runtime, one thread per connection, one hub thread
+//! that owns the client list and writes every socket, and a built-in
+//! static file responder on the same port.
+//!
+//! ```
+//! use std::net::TcpStream;
+//! use wshub::{Client, Message, Server};
+//!
+//! // An echo server on a free port, in background threads.
+//! let running = Server::new("127.0.0.1:0").start(|client: &Client, msg: Message| {
+//!     let _ = client.send(msg);
+//! })?;
+//!
+//! // Any WebSocket client can talk to it; here, tungstenite's.
+//! let url = format!("ws://{}/ws", running.local_addr());
+//! let (mut ws, _) = tungstenite::connect(url).expect("connect");
+//! ws.send("hello".into()).expect("send");
+//! assert_eq!(ws.read().expect("read").into_text().expect("text"), "hello");
+//!
+//! // Push to every client from any thread through the hub.
+//! running.hub().broadcast("news for everyone")?;
+//! assert_eq!(ws.read().expect("read").into_text().expect("text"), "news for everyone");
+//!
+//! // Clients get 1001 (going away); every thread is joined.
+//! assert_eq!(running.shutdown(), 1);
+//! # Ok::<(), wshub::Error>(())
+//! ```
+//!
+//! For per-connection events (open, close, errors, refusing a handshake)
+//! implement [`Handler`]. The binary's modes are handlers in [`modes`].
+//!
+//! The modules, in the order a connection meets them: `listener` accepts,
+//! `connection` reads the head with `http` and either serves `files` or
+//! completes the `handshake`, then reads frames; `hub` writes them out,
+//! encoded by `frame`.
+
+#![warn(missing_docs)]
+
+mod config;
+mod connection;
+mod error;
+mod files;
+mod frame;
+mod handler;
+mod handshake;
+mod http;
+mod hub;
+pub mod json;
+mod listener;
+pub mod modes;
+mod server;
+mod sys;
+
+pub use error::{Error, Result};
+pub use handler::{Client, CloseInfo, Handler, Message, Refusal};
+pub use handshake::{GUID, accept_key};
+pub use http::Request;
+pub use hub::{ClientId, Hub};
+pub use server::{Running, Server, ShutdownHandle};
+pub use tungstenite::{Bytes, Utf8Bytes};

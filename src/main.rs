@@ -1,0 +1,174 @@
+//! The `wshub` command: the library's server with one of its three modes,
+//! the page from `www/`, logging, and graceful shutdown on SIGINT/SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use log::{info, warn};
+use wshub::{Server, modes};
+
+fn cli() -> Command {
+    Command::new("wshub")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("A small WebSocket server: one port serves the page in www/ and the WebSocket endpoint.")
+        .arg(Arg::new("addr").long("addr").value_name("HOST:PORT").default_value("127.0.0.1:8080")
+            .help("Address to listen on (port 0 picks a free one)"))
+        .arg(Arg::new("mode").long("mode").value_name("MODE").default_value("chat")
+            .value_parser(["chat", "echo", "broadcast"])
+            .help("chat: named users, JSON messages to all; echo: every message back; broadcast: relay each message to all others"))
+        .arg(Arg::new("www").long("www").value_name("DIR")
+            .help("Directory of the page to serve [default: ./www, else the one shipped with wshub]"))
+        .arg(Arg::new("ws-path").long("ws-path").value_name("PATH").default_value("/ws")
+            .help("Path of the WebSocket endpoint"))
+        .arg(Arg::new("max-message").long("max-message").value_name("BYTES").value_parser(size)
+            .help("Largest message accepted; bigger ones close with 1009 [default: 64K in chat, 16M otherwise]"))
+        .arg(Arg::new("max-connections").long("max-connections").value_name("N")
+            .value_parser(value_parser!(usize)).default_value("4096")
+            .help("Most connections at once; more get 503"))
+        .arg(Arg::new("queue").long("queue").value_name("MESSAGES")
+            .value_parser(value_parser!(usize)).default_value("1024")
+            .help("Messages that may wait for one client before it is closed with 1008 (too slow)"))
+        .arg(Arg::new("read-buffer").long("read-buffer").value_name("BYTES").value_parser(size)
+            .default_value("4K").help("Read buffer allocated per connection"))
+        .arg(Arg::new("ping-interval").long("ping-interval").value_name("SECONDS")
+            .value_parser(value_parser!(u64).range(1..)).default_value("30")
+            .help("Ping a client silent this long; close it after as long again without an answer"))
+        .arg(Arg::new("head-timeout").long("head-timeout").value_name("SECONDS")
+            .value_parser(value_parser!(u64).range(1..)).default_value("10")
+            .help("Time allowed for the HTTP request head"))
+        .arg(Arg::new("max-head").long("max-head").value_name("BYTES").value_parser(size)
+            .default_value("16K").help("Largest HTTP request head; bigger ones get 431"))
+        .arg(Arg::new("allow-origin").long("allow-origin").value_name("URL").action(ArgAction::Append)
+            .help("Also accept WebSocket requests from pages at this origin (repeatable; '*' turns the check off)"))
+}
+
+/// Parses `4096`, `4K`, `16M` (binary multiples).
+fn size(s: &str) -> Result<usize, String> {
+    let (digits, mult) = match s.to_ascii_uppercase().strip_suffix(['K', 'M', 'G']) {
+        Some(d) => {
+            let m = match s.chars().last().map(|c| c.to_ascii_uppercase()) {
+                Some('K') => 1 << 10,
+                Some('M') => 1 << 20,
+                _ => 1 << 30,
+            };
+            (d.to_string(), m)
+        }
+        None => (s.to_string(), 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{s}' is not a size such as 4096, 64K or 16M"))
+}
+
+/// The page shipped with wshub: ./www when run from the repository, else
+/// the copy beside the sources this binary was built from.
+fn default_www() -> PathBuf {
+    let here = Path::new("www");
+    if here.is_dir() {
+        return here.to_path_buf();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("www")
+}
+
+/// Lets the process hold as many sockets as the system allows: the soft
+/// descriptor limit is often 1024, far below what wshub can serve.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+fn configure(m: &ArgMatches) -> Server {
+    let mode = m.get_one::<String>("mode").map(String::as_str);
+    let default_max = if mode == Some("chat") {
+        64 << 10
+    } else {
+        16 << 20
+    };
+    let www = m
+        .get_one::<String>("www")
+        .map(PathBuf::from)
+        .unwrap_or_else(default_www);
+    let secs = |name: &str| Duration::from_secs(*m.get_one::<u64>(name).expect("has a default"));
+    let mut server = Server::new(m.get_one::<String>("addr").expect("has a default"))
+        .ws_path(m.get_one::<String>("ws-path").expect("has a default"))
+        .www(Some(www))
+        .max_message_size(
+            m.get_one::<usize>("max-message")
+                .copied()
+                .unwrap_or(default_max),
+        )
+        .max_connections(
+            *m.get_one::<usize>("max-connections")
+                .expect("has a default"),
+        )
+        .queue_size(*m.get_one::<usize>("queue").expect("has a default"))
+        .read_buffer_size(*m.get_one::<usize>("read-buffer").expect("has a default"))
+        .ping_interval(secs("ping-interval"))
+        .head_timeout(secs("head-timeout"))
+        .max_head_size(*m.get_one::<usize>("max-head").expect("has a default"));
+    for origin in m.get_many::<String>("allow-origin").into_iter().flatten() {
+        if origin == "*" {
+            warn!("--allow-origin '*': any web page may open a WebSocket here as its visitor");
+        }
+        server = server.allow_origin(origin);
+    }
+    server
+}
+
+fn main() -> ExitCode {
+    let matches = cli().get_matches();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    raise_fd_limit();
+
+    let mode = matches
+        .get_one::<String>("mode")
+        .cloned()
+        .unwrap_or_default();
+    let server = configure(&matches);
+    let started = match mode.as_str() {
+        "echo" => server.start(modes::Echo),
+        "broadcast" => server.start(modes::Relay),
+        _ => server.start(modes::Chat::new()),
+    };
+    let ws_path = matches
+        .get_one::<String>("ws-path")
+        .cloned()
+        .unwrap_or_default();
+    let running = match started {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("wshub: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = running.local_addr();
+    println!("wshub listening on http://{addr}/ (WebSocket ws://{addr}{ws_path}, mode {mode})");
+
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wshub: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(sig) = signals.forever().next() {
+        info!("signal {sig}: shutting down");
+    }
+    let closed = running.shutdown();
+    info!("closed {closed} client(s); bye");
+    ExitCode::SUCCESS
+}

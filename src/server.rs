@@ -1,0 +1,311 @@
+//! Building, starting and stopping a server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::info;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::handler::Handler;
+use crate::hub::{self, Event, Hub};
+use crate::listener::{self, Remaining, Stop};
+
+/// What every thread of one server shares. Read-only but for `live`.
+pub(crate) struct Shared {
+    pub config: Config,
+    /// The www directory, canonical, if one is served.
+    pub www: Option<PathBuf>,
+    pub handler: Box<dyn Handler>,
+    pub hub: Hub,
+    /// Connections open now, to enforce `max_connections`.
+    pub live: AtomicUsize,
+}
+
+/// A WebSocket server, configured with builder methods and started with
+/// [`start`](Server::start) (in the background) or [`run`](Server::run)
+/// (in this thread).
+///
+/// ```no_run
+/// let server = wshub::Server::new("127.0.0.1:8080")
+///     .ws_path("/ws")
+///     .max_message_size(64 * 1024);
+/// server.run(|client: &wshub::Client, msg| {
+///     let _ = client.send(msg);
+/// })?;
+/// # Ok::<(), wshub::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Server {
+    config: Config,
+}
+
+impl Server {
+    /// A server that will listen on `addr` (`host:port`; port 0 picks a
+    /// free port), with every other setting at its default.
+    pub fn new(addr: impl Into<String>) -> Server {
+        Server {
+            config: Config {
+                addr: addr.into(),
+                ..Config::default()
+            },
+        }
+    }
+
+    /// The path of the WebSocket endpoint. Default `/ws`.
+    pub fn ws_path(mut self, path: impl Into<String>) -> Server {
+        self.config.ws_path = path.into();
+        self
+    }
+
+    /// A directory of static files to serve on the same port (`/` serves
+    /// its `index.html`), or `None` to serve none. Default: none.
+    pub fn www(mut self, dir: Option<impl Into<PathBuf>>) -> Server {
+        self.config.www = dir.map(Into::into);
+        self
+    }
+
+    /// The largest message (and frame) accepted, in bytes; bigger ones close
+    /// the connection with 1009. Default 1 MiB.
+    pub fn max_message_size(mut self, bytes: usize) -> Server {
+        self.config.max_message_size = bytes;
+        self
+    }
+
+    /// The most connections open at once; more get `503`. Default 4096.
+    pub fn max_connections(mut self, n: usize) -> Server {
+        self.config.max_connections = n;
+        self
+    }
+
+    /// How many messages may wait for one client before it is closed with
+    /// 1008 as too slow. Default 1024.
+    pub fn queue_size(mut self, messages: usize) -> Server {
+        self.config.queue_size = messages;
+        self
+    }
+
+    /// The read buffer each connection allocates up front. Default 4 KiB.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Server {
+        self.config.read_buffer_size = bytes;
+        self
+    }
+
+    /// How long a client may be silent before it is pinged; one more
+    /// interval without an answer closes it. Default 30 s.
+    pub fn ping_interval(mut self, every: Duration) -> Server {
+        self.config.ping_interval = every;
+        self
+    }
+
+    /// How long the HTTP request head may take to arrive. Default 10 s.
+    pub fn head_timeout(mut self, timeout: Duration) -> Server {
+        self.config.head_timeout = timeout;
+        self
+    }
+
+    /// The largest HTTP request head accepted; bigger ones get `431`.
+    /// Default 16 KiB.
+    pub fn max_head_size(mut self, bytes: usize) -> Server {
+        self.config.max_head_size = bytes;
+        self
+    }
+
+    /// How long a client's output may stay blocked (it does not read)
+    /// before the connection is dropped. Default 30 s.
+    pub fn write_timeout(mut self, timeout: Duration) -> Server {
+        self.config.write_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the peer's close frame after sending ours, at
+    /// shutdown too. Default 5 s.
+    pub fn close_timeout(mut self, timeout: Duration) -> Server {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// Allows WebSocket requests from a browser page at `origin` (e.g.
+    /// `https://example.org`) besides the server's own; `*` allows every
+    /// origin. By default only pages from this server, and clients that
+    /// send no `Origin` (non-browser tools), may connect.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Server {
+        let origin = origin.into();
+        if origin == "*" {
+            self.config.origins.any = true;
+        } else {
+            self.config.origins.allowed.push(origin);
+        }
+        self
+    }
+
+    /// The stack size of each connection thread, where handlers run.
+    /// Default 128 KiB.
+    pub fn stack_size(mut self, bytes: usize) -> Server {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// Binds the address and starts serving in background threads. Returns
+    /// once the server is listening.
+    pub fn start(self, handler: impl Handler) -> Result<Running> {
+        let config = self.config;
+        if !config.ws_path.starts_with('/') {
+            return Err(Error::Config(format!(
+                "the WebSocket path {:?} must start with /",
+                config.ws_path
+            )));
+        }
+        if config.queue_size == 0 || config.max_connections == 0 {
+            return Err(Error::Config(
+                "queue size and connection limit must be at least 1".into(),
+            ));
+        }
+        let www = match &config.www {
+            Some(dir) => match dir.canonicalize() {
+                Ok(real) if real.is_dir() => Some(real),
+                _ => return Err(Error::WwwMissing(dir.clone())),
+            },
+            None => None,
+        };
+        let listener = TcpListener::bind(&config.addr).map_err(|source| Error::Bind {
+            addr: config.addr.clone(),
+            source,
+        })?;
+        let local_addr = listener.local_addr()?;
+
+        let limits = hub::Limits {
+            queue: config.queue_size,
+            write_timeout: config.write_timeout,
+            close_timeout: config.close_timeout,
+        };
+        let (hub, hub_thread) = hub::start(limits, 4096)?;
+        let stop = Arc::new(Stop::new()?);
+        let shared = Arc::new(Shared {
+            config,
+            www,
+            handler: Box::new(handler),
+            hub: hub.clone(),
+            live: AtomicUsize::new(0),
+        });
+        let listener_thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wshub-listener".into())
+                .spawn(move || listener::run(listener, shared, stop))?
+        };
+        Ok(Running {
+            local_addr,
+            hub,
+            stop,
+            threads: Some((listener_thread, hub_thread)),
+        })
+    }
+
+    /// Binds the address and serves in this thread, for good. Use
+    /// [`start`](Server::start) to keep control: to learn the port, send
+    /// from elsewhere, or stop.
+    pub fn run(self, handler: impl Handler) -> Result<()> {
+        let running = self.start(handler)?;
+        running.wait();
+        Ok(())
+    }
+}
+
+/// A started server. Dropping it shuts the server down gracefully.
+pub struct Running {
+    local_addr: SocketAddr,
+    hub: Hub,
+    stop: Arc<Stop>,
+    threads: Option<(JoinHandle<Remaining>, JoinHandle<usize>)>,
+}
+
+impl Running {
+    /// The address the server listens on (the real port, if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to send to clients from any thread.
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+
+    /// A handle that stops this server from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// Stops accepting, closes every client with 1001 (going away), waits
+    /// a bounded time for the closing handshakes, and joins every thread.
+    /// Returns how many WebSocket clients were closed.
+    pub fn shutdown(mut self) -> usize {
+        self.stop.request();
+        self.finish()
+    }
+
+    /// Blocks until another thread stops the server through a
+    /// [`ShutdownHandle`], then finishes the shutdown like
+    /// [`shutdown`](Running::shutdown).
+    pub fn wait(mut self) -> usize {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> usize {
+        let Some((listener, hub_thread)) = self.threads.take() else {
+            return 0;
+        };
+        let remaining = listener.join().ok();
+        let _ = self.hub.post(Event::Shutdown);
+        if let Some(remaining) = remaining {
+            remaining.join_all();
+        }
+        let closed = hub_thread.join().unwrap_or(0);
+        info!(
+            "server on {} stopped; {closed} client(s) closed",
+            self.local_addr
+        );
+        closed
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.request();
+        self.finish();
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops a running server from any thread; clonable.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    stop: Arc<Stop>,
+}
+
+impl ShutdownHandle {
+    /// Asks the server to stop. Returns at once; the thread blocked in
+    /// [`Running::wait`] completes the shutdown.
+    pub fn shutdown(&self) {
+        self.stop.request();
+    }
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
+}
