@@ -1,0 +1,158 @@
+//! Helpers shared by the integration tests: real sockets on loopback, a
+//! real tungstenite client, and bounded waits.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message as WsMessage, WebSocket};
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub type Ws = WebSocket<TcpStream>;
+
+/// The www directory shipped in the repository.
+pub fn www() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("www")
+}
+
+/// Opens a WebSocket to `addr` at `path`, with a bounded read timeout.
+pub fn connect(addr: SocketAddr, path: &str) -> Ws {
+    try_connect(addr, path).expect("WebSocket handshake")
+}
+
+pub fn try_connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
+    let stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_write_timeout(Some(WAIT)).unwrap();
+    let url = format!("ws://{addr}{path}");
+    match tungstenite::client(url.as_str(), stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+            Err(format!("HTTP {}", resp.status().as_u16()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reads the next data message (skipping pings and pongs).
+pub fn next(ws: &mut Ws) -> WsMessage {
+    loop {
+        match ws.read().expect("read a message") {
+            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+            m => return m,
+        }
+    }
+}
+
+/// Reads the next text message.
+pub fn next_text(ws: &mut Ws) -> String {
+    match next(ws) {
+        WsMessage::Text(t) => t.to_string(),
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+/// Reads until the server's close frame and returns its code.
+pub fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        match ws.read() {
+            Ok(WsMessage::Close(Some(f))) => return u16::from(f.code),
+            Ok(WsMessage::Close(None)) => return 1005,
+            Ok(_) => continue,
+            Err(e) => panic!("connection ended without a close frame: {e}"),
+        }
+    }
+}
+
+/// Sends a close with `code` and waits for the server's reply; returns
+/// the code the server replied with.
+pub fn close_with(ws: &mut Ws, code: u16) -> u16 {
+    ws.close(Some(tungstenite::protocol::CloseFrame {
+        code: CloseCode::from(code),
+        reason: "".into(),
+    }))
+    .expect("send close");
+    close_code(ws)
+}
+
+/// Sends a raw HTTP request and returns the whole response (the server
+/// closes after one response).
+pub fn http(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends a raw request and returns the response head only (for a 101,
+/// after which the connection stays open).
+pub fn http_head(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while !out.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+        out.push(byte[0]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A GET with the usual headers.
+pub fn get(addr: SocketAddr, path: &str) -> String {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    )
+}
+
+/// The status code of a raw HTTP response.
+pub fn status(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Waits, bounded, until `cond` holds; panics with `what` if it never does.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// This process's thread count, from /proc (Linux).
+pub fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// This process's open descriptor count (Linux).
+pub fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A key in the form the RFC asks for.
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// An upgrade request with the usual headers plus `extra` lines.
+pub fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
