@@ -127,7 +127,19 @@ fn configure(m: &ArgMatches) -> Server {
 }
 
 fn main() -> ExitCode {
-    let matches = cli().get_matches();
+    let matches = match cli().try_get_matches() {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's message spans several lines; keep the one that says
+            // what is wrong and point at --help.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("wshub: {first} (see wshub --help)");
+            return ExitCode::from(2);
+        }
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     raise_fd_limit();
 

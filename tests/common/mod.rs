@@ -141,6 +141,16 @@ pub fn threads() -> usize {
         .unwrap()
 }
 
+/// This process's resident memory in KiB, from /proc (Linux).
+pub fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
 /// This process's open descriptor count (Linux).
 pub fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()

@@ -1,0 +1,137 @@
+//! The `wshub` binary: its start line, its one-line errors, and SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wshub");
+
+/// Starts the binary on a free port; returns it and its address, read
+/// from the start line.
+fn start(args: &[&str]) -> (Child, SocketAddr, String) {
+    let mut child = Command::new(BIN)
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split("http://")
+        .nth(1)
+        .expect(&line)
+        .split('/')
+        .next()
+        .unwrap();
+    (child, url.parse().unwrap(), line)
+}
+
+/// Runs the binary to completion; returns exit code and stderr.
+fn fail(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn start_line_says_where_and_what() {
+    let (mut child, addr, line) = start(&["--mode", "echo"]);
+    assert_eq!(
+        line.trim_end(),
+        format!("wshub listening on http://{addr}/ (WebSocket ws://{addr}/ws, mode echo)")
+    );
+    assert_eq!(status(&get(addr, "/")), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn sigterm_closes_clients_with_1001_and_exits_0() {
+    let (mut child, addr, _) = start(&["--mode", "chat"]);
+    let mut a = connect(addr, "/ws");
+    let mut b = connect(addr, "/ws");
+    next_text(&mut a);
+    next_text(&mut b);
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    for ws in [&mut a, &mut b] {
+        assert_eq!(close_code(ws), 1001);
+    }
+    drop((a, b));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn user_errors_are_one_line_and_exit_non_zero() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = fail(&["--addr", &addr]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("already in use") && err.contains("--addr"),
+        "{err}"
+    );
+
+    let (code, err) = fail(&["--addr", "127.0.0.1:0", "--www", "/no/such/dir"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("www directory /no/such/dir does not exist"),
+        "{err}"
+    );
+
+    for (args, says) in [
+        (
+            &["--mode", "karaoke"][..],
+            "invalid value 'karaoke' for '--mode <MODE>'",
+        ),
+        (
+            &["--max-message", "lots"][..],
+            "'lots' is not a size such as 4096, 64K or 16M",
+        ),
+        (&["--bogus"][..], "unexpected argument '--bogus'"),
+    ] {
+        let (code, err) = fail(args);
+        assert_eq!(code, 2);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says) && err.contains("wshub --help"), "{err}");
+    }
+}
+
+#[test]
+fn help_lists_the_limits_with_their_defaults() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--addr",
+        "--mode",
+        "--www",
+        "--ws-path",
+        "--max-message",
+        "--max-connections",
+        "--queue",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+    assert!(help.contains("[default: 4096]") && help.contains("[default: 1024]"));
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("wshub "));
+}

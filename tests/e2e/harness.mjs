@@ -1,0 +1,207 @@
+// Helpers for the browser tests: the real wshub binary on a loopback port,
+// and Debian's Chromium driven by playwright-core. Every wait is bounded.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = process.env.WSHUB_BIN || path.join(ROOT, 'target', 'release', 'wshub');
+export const OUT = path.join(ROOT, 'target', 'e2e');
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** Default bound for one wait in a page. */
+export const WAIT = 10_000;
+
+/** Rejects after `ms` with `what` in the message, unless `promise` settles first. */
+export function within(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A port that was free a moment ago: bind 0 on loopback, read it, close. */
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await within(5_000, 'binding a probe port', once(srv, 'listening'));
+  const { port } = srv.address();
+  srv.close();
+  await within(5_000, 'closing the probe port', once(srv, 'close'));
+  return port;
+}
+
+/**
+ * Starts `wshub --addr 127.0.0.1:PORT --mode MODE` and learns its port from
+ * the first stdout line. `stop()` sends SIGTERM and requires an exit within
+ * 5 s (then SIGKILL and an error).
+ */
+export async function startServer({ mode = 'chat', port = 0 } = {}) {
+  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, '--www', path.join(ROOT, 'www')];
+  const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (chunk) => {
+    log = (log + chunk).slice(-32_768); // drain stderr so the server never blocks on it
+  };
+  proc.stderr.setEncoding('utf8').on('data', keep);
+  let exited = false;
+  const exit = once(proc, 'exit').then(
+    ([code, signal]) => {
+      exited = true;
+      return { code, signal };
+    },
+    (err) => {
+      exited = true; // spawn failed: the 'error' listener below reports it
+      return { code: null, signal: String(err) };
+    },
+  );
+  const lines = readline.createInterface({ input: proc.stdout });
+  const first = new Promise((resolve, reject) => {
+    lines.once('line', resolve);
+    proc.once('error', reject);
+    exit.then(({ code, signal }) =>
+      reject(new Error(`wshub exited (code ${code}, signal ${signal}) before listening:\n${log}`)));
+  });
+  let line;
+  try {
+    line = await within(10_000, `wshub ${args.join(' ')} to print its address`, first);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw e;
+  }
+  lines.on('line', keep); // anything later on stdout goes with the log
+  const m = /^wshub listening on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket ws:\/\/127\.0\.0\.1:\1\/ws, mode (\w+)\)$/.exec(line);
+  if (!m || m[2] !== mode) {
+    proc.kill('SIGKILL');
+    throw new Error(`unexpected first line from wshub: ${JSON.stringify(line)}`);
+  }
+  const actual = Number(m[1]);
+  if (port && actual !== port) throw new Error(`asked for port ${port}, got ${actual}`);
+  return {
+    port: actual,
+    url: `http://127.0.0.1:${actual}/`,
+    proc,
+    log: () => log,
+    async stop() {
+      if (exited) return;
+      proc.kill('SIGTERM');
+      try {
+        await within(5_000, 'wshub to exit after SIGTERM', exit);
+      } catch (e) {
+        proc.kill('SIGKILL');
+        await within(5_000, 'wshub to exit after SIGKILL', exit);
+        throw new Error(`${e.message}\n--- server log ---\n${log}`);
+      }
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    chromiumSandbox: false,
+    timeout: 30_000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--disable-dev-shm-usage',
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+    ],
+  });
+}
+
+/**
+ * A fresh browser context and page at `url`. `problems` collects console
+ * errors, page errors and failed requests.
+ */
+export async function openPage(browser, url, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('requestfailed', (req) => problems.push(`requestfailed: ${req.url()} ${req.failure()?.errorText}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
+  });
+  const response = await page.goto(url, { waitUntil: 'load' });
+  return { context, page, problems, response };
+}
+
+/** Waits until the page says connected; returns the name it was given (chat). */
+export async function connected(page, { chat = true, timeout = WAIT } = {}) {
+  await page.waitForSelector('#status[data-state="connected"]', { timeout });
+  if (!chat) return null;
+  const handle = await page.waitForFunction(
+    () => {
+      const t = document.getElementById('me').textContent.trim();
+      return /^guest-\d+$/.test(t) ? t : false;
+    },
+    null,
+    { timeout },
+  );
+  return handle.jsonValue();
+}
+
+export async function state(page) {
+  return page.getAttribute('#status', 'data-state');
+}
+
+/** Types `text` into the input and presses Enter. */
+export async function say(page, text) {
+  await page.fill('#input', text);
+  await page.press('#input', 'Enter');
+}
+
+/** Waits for a log entry matching `selector` whose text includes `text`. */
+export async function waitEntry(page, selector, text, timeout = WAIT) {
+  await page.waitForFunction(
+    ([sel, t]) => [...document.querySelectorAll('#log ' + sel)].some((e) => e.textContent.includes(t)),
+    [selector, text],
+    { timeout },
+  );
+}
+
+/** The chat bubbles as {from, text, time, datetime, mine}. */
+export async function messages(page) {
+  return page.$$eval('#log li.msg', (lis) =>
+    lis.map((li) => ({
+      from: li.querySelector('.from')?.textContent ?? null,
+      text: li.querySelector('.text')?.textContent ?? null,
+      time: li.querySelector('time')?.textContent ?? null,
+      datetime: li.querySelector('time')?.getAttribute('datetime') ?? null,
+      cls: li.className,
+    })),
+  );
+}
+
+/** The notices (join, leave, rename, error, info) as [class, text]. */
+export async function notes(page) {
+  return page.$$eval('#log li.note', (lis) => lis.map((li) => [li.className, li.textContent]));
+}
+
+export async function onlineNames(page) {
+  return page.$$eval('#online li', (lis) => lis.map((li) => li.dataset.name));
+}
+
+export function screenshotPath(name) {
+  mkdirSync(OUT, { recursive: true });
+  return path.join(OUT, name);
+}
