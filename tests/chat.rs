@@ -53,7 +53,11 @@ fn names_welcome_join_message_rename_and_leave() {
     let mut c = connect(a_addr, "/ws");
     let wc = expect(&mut c, "welcome");
     let name_c = field(&wc, "name");
-    assert!(wc.contains(&name_a) && wc.contains(&name_b), "{wc}");
+    assert!(
+        wc.contains(&name_a) && wc.contains(&name_b) && wc.contains(&name_c),
+        "{wc}"
+    );
+    assert!(name_c != name_a && name_c != name_b);
     expect(&mut a, "join");
     expect(&mut b, "join");
 
