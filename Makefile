@@ -10,8 +10,8 @@ run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
 build:
 	$(CARGO) build --release
 
-test: ## unit, integration and doc tests
-	$(CARGO) test --all-targets
+test: ## unit, integration and doc tests (benches run with `make bench`)
+	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 
 lint: ## formatting and clippy, warnings are errors

@@ -61,3 +61,8 @@ pub use http::Request;
 pub use hub::{ClientId, Hub};
 pub use server::{Running, Server, ShutdownHandle};
 pub use tungstenite::{Bytes, Utf8Bytes};
+
+/// The README's code blocks, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
