@@ -133,21 +133,30 @@ pub(crate) fn read_head(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Err(HeadError::Silent),
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let request = to_request(&req, peer, buf[..len].to_vec())?;
-                let rest = buf.split_off(len);
-                return Ok((request, rest));
-            }
-            Ok(httparse::Status::Partial) if buf.len() > max_size => {
-                return Err(HeadError::TooLarge);
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
-            Err(e) => return Err(HeadError::Malformed(e.to_string())),
+        if let Some((request, len)) = parse_head(&buf, peer, max_size)? {
+            let rest = buf.split_off(len);
+            return Ok((request, rest));
         }
+    }
+}
+
+/// Parses a request head from the start of `buf`: `Ok(None)` while it is
+/// incomplete, else the request and the head's length in bytes.
+pub(crate) fn parse_head(
+    buf: &[u8],
+    peer: SocketAddr,
+    max_size: usize,
+) -> Result<Option<(Request, usize)>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            Ok(Some((to_request(&req, peer, buf[..len].to_vec())?, len)))
+        }
+        Ok(httparse::Status::Partial) if buf.len() > max_size => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
+        Err(e) => Err(HeadError::Malformed(e.to_string())),
     }
 }
 

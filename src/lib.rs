@@ -62,6 +62,26 @@ pub use hub::{ClientId, Hub};
 pub use server::{Running, Server, ShutdownHandle};
 pub use tungstenite::{Bytes, Utf8Bytes};
 
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+
+    /// Parses a request head as the server does; true if it was complete
+    /// and valid.
+    pub fn parse_head(bytes: &[u8]) -> bool {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        matches!(crate::http::parse_head(bytes, peer, 16 * 1024), Ok(Some(_)))
+    }
+
+    /// Maps a request path to a file under `root`, as the server does.
+    pub fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+        crate::files::resolve(root, path)
+    }
+}
+
 /// The README's code blocks, compiled as doc tests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
