@@ -166,3 +166,80 @@ pub fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     )
 }
+
+/// A WebSocket opened by hand, for sending frames a polite client would not.
+pub fn raw_ws(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(upgrade_request(addr, "/ws", "").as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed during the handshake");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    s
+}
+
+/// A client frame: masked (unless `mask` is None), with any first byte.
+pub fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![first];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => f.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(m | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            f.extend_from_slice(&k);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// Reads one server frame: (first byte, payload). `None` at end of stream.
+pub fn read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut h = [0u8; 2];
+    s.read_exact(&mut h).ok()?;
+    assert_eq!(h[1] & 0x80, 0, "server frames must not be masked");
+    let len = match h[1] & 0x7F {
+        126 => {
+            let mut n = [0u8; 2];
+            s.read_exact(&mut n).ok()?;
+            u16::from_be_bytes(n) as usize
+        }
+        127 => {
+            let mut n = [0u8; 8];
+            s.read_exact(&mut n).ok()?;
+            u64::from_be_bytes(n) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).ok()?;
+    Some((h[0], payload))
+}
+
+/// Reads frames until a close frame; returns its code, and checks that the
+/// server then closes the TCP connection.
+pub fn raw_close_code(s: &mut TcpStream) -> u16 {
+    loop {
+        let (first, payload) = read_frame(s).expect("a close frame before the end");
+        if first & 0x0F == 0x8 {
+            let code = u16::from_be_bytes([payload[0], payload[1]]);
+            let mut rest = [0u8; 1];
+            assert_eq!(s.read(&mut rest).unwrap_or(0), 0, "data after the close frame");
+            return code;
+        }
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests: Debian's Chromium, driven by playwright-core
+# (which never downloads a browser), against the release wshub binary.
+# Works unattended (CI=true, no terminal). Screenshots go to target/e2e/.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "e2e: installing chromium (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update
+  as_root apt-get install -y chromium
+fi
+
+command -v node >/dev/null || { echo "e2e: node is required (>= 20)" >&2; exit 1; }
+
+# npm ci when node_modules is missing or older than the lock file.
+stamp="$here/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$here/package-lock.json" -nt "$stamp" ] || [ "$here/package.json" -nt "$stamp" ]; then
+  echo "e2e: npm ci"
+  (cd "$here" && npm ci --no-audit --no-fund)
+fi
+
+echo "e2e: cargo build --release"
+(cd "$root" && cargo build --release)
+
+mkdir -p "$root/target/e2e"
+rm -f "$root"/target/e2e/failed-*.png
+cd "$here"
+node --test --test-reporter=spec chat.test.mjs
