@@ -131,14 +131,15 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// This process's thread count, from /proc (Linux).
+/// How many of this process's threads are wshub's (named `ws-<id>`,
+/// `wshub-hub`, `wshub-listener`), from /proc (Linux). Test-harness threads
+/// come and go while a test runs, so they are not counted.
 pub fn threads() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
+    std::fs::read_dir("/proc/self/task")
         .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("ws-") || name.starts_with("wshub-"))
+        .count()
 }
 
 /// This process's resident memory in KiB, from /proc (Linux).
@@ -171,14 +172,23 @@ pub fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
 pub fn raw_ws(addr: SocketAddr) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(upgrade_request(addr, "/ws", "").as_bytes()).unwrap();
+    s.write_all(upgrade_request(addr, "/ws", "").as_bytes())
+        .unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed during the handshake");
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "connection closed during the handshake"
+        );
         head.push(byte[0]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     s
 }
 
@@ -238,7 +248,11 @@ pub fn raw_close_code(s: &mut TcpStream) -> u16 {
         if first & 0x0F == 0x8 {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
             let mut rest = [0u8; 1];
-            assert_eq!(s.read(&mut rest).unwrap_or(0), 0, "data after the close frame");
+            assert_eq!(
+                s.read(&mut rest).unwrap_or(0),
+                0,
+                "data after the close frame"
+            );
             return code;
         }
     }

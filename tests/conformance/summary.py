@@ -4,7 +4,8 @@ Usage: summary.py --out target/conformance [--label TEXT]
 
 Reads, under --out (as run.sh leaves them):
   cases.txt    the selected case ids, in suite order
-  status.tsv   one row per case: id, done|timeout|error|not-run, ms[, rc];
+  status.tsv   one row per case: id, done|timeout|error, ms[, rc], or
+               id, not-run, why;
                and rows id, crash, exit-status / id, hung for the server
   runs/ID/     kosoku's report for case ID (index.json, per-case JSON/HTML)
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,12 @@ def descriptions() -> dict[str, str]:
     except Exception:  # noqa: BLE001 - only for nicer output
         return {}
     return {cid: getattr(cls, "DESCRIPTION", "") for cid, cls in CASES.items()}
+
+
+def plain(text: str, limit: int = 240) -> str:
+    """A case description on one line: no HTML breaks, no runs of blanks."""
+    text = " ".join(re.sub(r"<br\s*/?>", " ", text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def classify(case: dict[str, Any]) -> str:
@@ -147,7 +155,8 @@ def main() -> int:
             cls = "TIMEOUT"
             why = f"no verdict within {int(row[2]) / 1000:.0f}s; kosoku was stopped"
         elif state == "not-run":
-            cls, why = "NOT RUN", "not started: the run's time budget was spent"
+            cls = "NOT RUN"
+            why = "not started: " + (row[2] if len(row) > 2 else "see run.sh's output")
         elif case is None:
             rc = row[3] if len(row) > 3 else "?"
             cls, why = "ERROR", f"kosoku wrote no report (exit status {rc})"
@@ -163,10 +172,12 @@ def main() -> int:
             )
         counts[cls] += 1
         if cls in BAD:
-            problems.append(
-                f"  {cls} {case_id}: {text}\n      {why}\n"
-                f"      details: {out / 'runs' / case_id}"
-            )
+            entry = f"  {cls} {case_id}: {plain(text)}\n      {why}"
+            if cls == "FAILED":
+                entry += f"\n      details: {out / 'report'}/{AGENT}_case_{case_id.replace('.', '_')}.html"
+            elif cls != "NOT RUN":
+                entry += f"\n      log: {out / 'runs' / case_id}.log"
+            problems.append(entry)
 
     write_report(out / "report", cases)
 
@@ -178,12 +189,16 @@ def main() -> int:
         print(p)
     for row in server_events:
         if row[1] == "crash":
+            when = row[3] if len(row) > 3 else f"during {row[0]}"
             print(
-                f"  SERVER CRASH during case {row[0]} (exit status {row[2] if len(row) > 2 else '?'});"
-                f" see {out / 'server.log'}"
+                f"  SERVER CRASH {when.replace(' ', ' case ', 1)}"
+                f" (exit status {row[2] if len(row) > 2 else '?'}); see {out / 'server.log'}"
             )
         else:
-            print(f"  SERVER HUNG: stopped echoing after case {row[0]}; it was restarted")
+            print(
+                f"  SERVER HUNG: no echo to a fresh connection after case {row[0]}"
+                f" timed out; it was restarted"
+            )
     print(f"report: {out / 'report' / 'index.html'}")
     failed = any(counts[c] for c in BAD) or bool(server_events)
     return 1 if failed else 0

@@ -336,7 +336,7 @@ describe('layout', () => {
   }
 
   test('8+9. phone (390x844): nothing overflows, input and Send visible; screenshots', T, () =>
-    scenario('phone', {}, async ({ open }) => {
+    scenario('phone', {}, async ({ open, server }) => {
       const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
       const a = await open(phone);
       const b = await open(phone);
@@ -349,6 +349,12 @@ describe('layout', () => {
       // The soft keyboard takes half the screen: still usable.
       await a.page.setViewportSize({ width: 390, height: 420 });
       await fits(a.page, 390);
+      // B while the server is away: the longest status still fits.
+      await b.page.evaluate(() => window.dispatchEvent(new Event('offline')));
+      await server.stop();
+      await b.page.waitForSelector('#status[data-state="disconnected"]');
+      await fits(b.page, 390);
+      await b.page.screenshot({ path: screenshotPath('phone-disconnected.png') });
     }));
 
   test('9. desktop (1280x800): screenshots', T, () =>
