@@ -40,6 +40,12 @@ fn cli() -> Command {
             .help("Time allowed for the HTTP request head"))
         .arg(Arg::new("max-head").long("max-head").value_name("BYTES").value_parser(size)
             .default_value("16K").help("Largest HTTP request head; bigger ones get 431"))
+        .arg(Arg::new("rate").long("rate").value_name("PER_SECOND")
+            .value_parser(value_parser!(f64)).default_value("10")
+            .help("Chat: messages a client may send per second on average; over it an error, then close 1008"))
+        .arg(Arg::new("burst").long("burst").value_name("MESSAGES")
+            .value_parser(value_parser!(u32).range(1..)).default_value("20")
+            .help("Chat: messages a client may send at once"))
         .arg(Arg::new("allow-origin").long("allow-origin").value_name("URL").action(ArgAction::Append)
             .help("Also accept WebSocket requests from pages at this origin (repeatable; '*' turns the check off)"))
 }
@@ -151,7 +157,11 @@ fn main() -> ExitCode {
     let started = match mode.as_str() {
         "echo" => server.start(modes::Echo),
         "broadcast" => server.start(modes::Relay),
-        _ => server.start(modes::Chat::new()),
+        _ => {
+            let rate = *matches.get_one::<f64>("rate").expect("has a default");
+            let burst = *matches.get_one::<u32>("burst").expect("has a default");
+            server.start(modes::Chat::with_rate_limit(rate, burst))
+        }
     };
     let ws_path = matches
         .get_one::<String>("ws-path")

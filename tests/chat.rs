@@ -10,9 +10,9 @@ use tungstenite::Message as WsMessage;
 use wshub::{Running, Server, modes};
 
 fn chat() -> Running {
-    Server::new("127.0.0.1:0")
-        .start(modes::Chat::new())
-        .unwrap()
+    // These tests send faster than any person; the rate limit has its own.
+    let room = modes::Chat::with_rate_limit(1e6, 1_000_000);
+    Server::new("127.0.0.1:0").start(room).unwrap()
 }
 
 /// Reads the next chat message and checks its type.
@@ -185,4 +185,27 @@ fn a_client_that_never_reads_is_closed_with_1008_and_others_keep_up() {
     // `slow` now reads: what was buffered, then a close with 1008.
     let code = close_code(&mut slow);
     assert_eq!(code, 1008);
+}
+
+#[test]
+fn a_flooding_chat_client_is_warned_then_closed_with_1008() {
+    let s = Server::new("127.0.0.1:0")
+        .start(modes::Chat::with_rate_limit(0.001, 5))
+        .unwrap();
+    let mut flood = connect(s.local_addr(), "/ws");
+    let mut other = connect(s.local_addr(), "/ws");
+    expect(&mut flood, "welcome");
+    expect(&mut flood, "join");
+    expect(&mut other, "welcome");
+    for i in 0..5 {
+        flood.send(WsMessage::text(format!("m{i}"))).unwrap();
+        expect(&mut flood, "message");
+        expect(&mut other, "message");
+    }
+    flood.send(WsMessage::text("one too many")).unwrap();
+    assert!(expect(&mut flood, "error").contains("slow down"));
+    flood.send(WsMessage::text("and another")).unwrap();
+    assert_eq!(close_code(&mut flood), 1008);
+    // The other client saw neither, then the leave.
+    assert!(expect(&mut other, "leave").contains("guest-1"));
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::json::string as js;
 use crate::{Client, ClientId, CloseInfo, Handler, Message, Request};
@@ -11,27 +11,92 @@ use crate::{Client, ClientId, CloseInfo, Handler, Message, Request};
 /// The chat room. Names live here, under one lock that is also held while
 /// a notice is handed to the hub, so that every client sees joins, renames,
 /// messages and leaves in one order, consistent with its `welcome`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Chat {
     room: Mutex<Room>,
+    rate: Rate,
+}
+
+/// A per-client message allowance: `per_second` on average, `burst` at once.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    per_second: f64,
+    burst: f64,
 }
 
 #[derive(Debug, Default)]
 struct Room {
-    names: HashMap<ClientId, String>,
+    members: HashMap<ClientId, Member>,
     guests: u64,
+}
+
+#[derive(Debug)]
+struct Member {
+    name: String,
+    /// Messages this client may still send now (a token bucket).
+    allowance: f64,
+    last: Instant,
+    /// Told to slow down, and has not since.
+    warned: bool,
 }
 
 impl Room {
     fn taken(&self, name: &str) -> bool {
-        self.names.values().any(|n| n == name)
+        self.members.values().any(|m| m.name == name)
+    }
+}
+
+/// What the rate limit says about one message.
+enum Verdict {
+    Pass,
+    Warn,
+    Close,
+}
+
+impl Member {
+    fn spend(&mut self, rate: Rate) -> Verdict {
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * rate.per_second;
+        self.allowance = (self.allowance + earned).min(rate.burst);
+        self.last = now;
+        if self.allowance >= 1.0 {
+            self.allowance -= 1.0;
+            self.warned = false;
+            Verdict::Pass
+        } else if !self.warned {
+            self.warned = true;
+            Verdict::Warn
+        } else {
+            Verdict::Close
+        }
+    }
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Chat::new()
     }
 }
 
 impl Chat {
-    /// An empty room.
+    /// An empty room, allowing each client 10 messages a second with
+    /// bursts of 20.
     pub fn new() -> Chat {
-        Chat::default()
+        Chat::with_rate_limit(10.0, 20)
+    }
+
+    /// An empty room where each client may send `per_second` messages on
+    /// average and `burst` at once. Over it a client gets an `error`; if it
+    /// goes on before its allowance recovers, it is closed with 1008.
+    pub fn with_rate_limit(per_second: f64, burst: u32) -> Chat {
+        let rate = Rate {
+            per_second: per_second.max(0.0),
+            burst: f64::from(burst.max(1)),
+        };
+        Chat {
+            room: Mutex::new(Room::default()),
+            rate,
+        }
     }
 
     fn room(&self) -> MutexGuard<'_, Room> {
@@ -69,8 +134,14 @@ impl Handler for Chat {
                 break name;
             }
         };
-        room.names.insert(client.id(), name.clone());
-        let mut online: Vec<&str> = room.names.values().map(String::as_str).collect();
+        let member = Member {
+            name: name.clone(),
+            allowance: self.rate.burst,
+            last: Instant::now(),
+            warned: false,
+        };
+        room.members.insert(client.id(), member);
+        let mut online: Vec<&str> = room.members.values().map(|m| m.name.as_str()).collect();
         online.sort_unstable();
         let online: Vec<String> = online.into_iter().map(js).collect();
         let welcome = format!(
@@ -91,9 +162,24 @@ impl Handler for Chat {
             return;
         };
         let mut room = self.room();
-        let Some(from) = room.names.get(&client.id()).cloned() else {
+        let Some(member) = room.members.get_mut(&client.id()) else {
             return;
         };
+        match member.spend(self.rate) {
+            Verdict::Pass => {}
+            Verdict::Warn => {
+                let _ = client.send(error("slow down: too many messages; wait a moment"));
+                return;
+            }
+            Verdict::Close => {
+                // "1008 indicates that an endpoint is terminating the
+                // connection because it has received a message that violates
+                // its policy."
+                let _ = client.close(1008, "too many messages");
+                return;
+            }
+        }
+        let from = member.name.clone();
         if let Some(wanted) = text.strip_prefix("/nick ") {
             let wanted = wanted.trim();
             let refusal = if !valid_name(wanted) {
@@ -107,7 +193,9 @@ impl Handler for Chat {
                 let _ = client.send(error(&why));
                 return;
             }
-            room.names.insert(client.id(), wanted.to_string());
+            if let Some(m) = room.members.get_mut(&client.id()) {
+                m.name = wanted.to_string();
+            }
             let rename = format!(
                 r#"{{"type":"rename","from":{},"to":{}}}"#,
                 js(&from),
@@ -127,8 +215,8 @@ impl Handler for Chat {
 
     fn on_close(&self, client: &Client, _close: &CloseInfo) {
         let mut room = self.room();
-        if let Some(name) = room.names.remove(&client.id()) {
-            let leave = format!(r#"{{"type":"leave","name":{}}}"#, js(&name));
+        if let Some(member) = room.members.remove(&client.id()) {
+            let leave = format!(r#"{{"type":"leave","name":{}}}"#, js(&member.name));
             let _ = client.hub().broadcast(leave);
         }
     }

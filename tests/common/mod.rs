@@ -61,8 +61,15 @@ pub fn next_text(ws: &mut Ws) -> String {
 pub fn close_code(ws: &mut Ws) -> u16 {
     loop {
         match ws.read() {
-            Ok(WsMessage::Close(Some(f))) => return u16::from(f.code),
-            Ok(WsMessage::Close(None)) => return 1005,
+            // tungstenite queues the reply; flushing sends it at once.
+            Ok(WsMessage::Close(Some(f))) => {
+                let _ = ws.flush();
+                return u16::from(f.code);
+            }
+            Ok(WsMessage::Close(None)) => {
+                let _ = ws.flush();
+                return 1005;
+            }
             Ok(_) => continue,
             Err(e) => panic!("connection ended without a close frame: {e}"),
         }
