@@ -2,7 +2,7 @@
 //! its own, refuses connections over the limit, and joins finished threads.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -146,8 +146,17 @@ fn spawn(
             "too many connections, try again soon",
             false,
         );
+        // Never block the accept loop: the answer fits in an empty socket
+        // buffer. Reading what the client already sent first makes the
+        // close a FIN rather than a reset that could destroy the answer.
         let _ = stream.set_nonblocking(true);
-        http::send(&stream, &body, Duration::ZERO);
+        let mut sink = [0u8; 4096];
+        for _ in 0..4 {
+            if !matches!((&stream).read(&mut sink), Ok(1..)) {
+                break;
+            }
+        }
+        let _ = (&stream).write(&body);
         let _ = stream.shutdown(Shutdown::Write);
         return None;
     }
