@@ -50,6 +50,7 @@ pub(crate) struct Config {
     pub close_timeout: Duration,
     pub origins: Origins,
     pub stack_size: usize,
+    pub explain: bool,
 }
 
 impl Default for Config {
@@ -76,6 +77,7 @@ impl Default for Config {
             // overflows at 32 KiB. 128 KiB leaves user handlers headroom;
             // only the pages a thread touches count towards memory.
             stack_size: 128 * 1024,
+            explain: false,
         }
     }
 }

@@ -23,10 +23,16 @@ use crate::handler::{Client, CloseInfo, Message};
 use crate::http::{self, HeadError, Request};
 use crate::hub::{ClientId, Event};
 use crate::server::Shared;
-use crate::{files, handshake};
+use crate::{explain, files, handshake};
 
 /// Serves one accepted connection to the end.
-pub(crate) fn serve(id: ClientId, stream: Arc<TcpStream>, peer: SocketAddr, shared: &Arc<Shared>) {
+pub(crate) fn serve(
+    id: ClientId,
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    explain: Option<Arc<explain::Conn>>,
+) {
     let cfg = &shared.config;
     let (request, rest) = match http::read_head(&stream, peer, cfg.max_head_size, cfg.head_timeout)
     {
@@ -51,102 +57,122 @@ pub(crate) fn serve(id: ClientId, stream: Arc<TcpStream>, peer: SocketAddr, shar
         "#{id} {peer}: request head:\n{}",
         String::from_utf8_lossy(&request.raw).trim_end()
     );
-
-    let on_ws_path = request.path() == cfg.ws_path;
-    if handshake::is_upgrade(&request) {
-        if !on_ws_path {
-            let text = format!("no WebSocket endpoint here; it is at {}", cfg.ws_path);
-            answer(
-                &stream,
-                &http::error_response(404, "", &text, false),
-                shared,
+    if explain.is_some() {
+        explain::request(id, &request.raw);
+    }
+    match route(id, &request, shared) {
+        Route::Answer(status, bytes) => {
+            debug!(
+                "#{id} {peer}: {} {} -> {status}",
+                request.method(),
+                request.path()
             );
-            return;
+            if explain.is_some() {
+                explain::response(id, &bytes);
+            }
+            answer(&stream, &bytes, shared);
         }
-        let key = match handshake::check(&request, &cfg.origins) {
+        Route::Upgrade(key) => {
+            let response = handshake::response(&key);
+            debug!(
+                "#{id} {peer}: response head:\n{}",
+                String::from_utf8_lossy(&response).trim_end()
+            );
+            if explain.is_some() {
+                explain::accept(id, &key);
+                explain::response(id, &response);
+            }
+            // Until the hub hears `Upgraded`, this thread is the socket's
+            // only writer, so the 101 goes straight out.
+            if (&*stream).write_all(&response).is_ok() {
+                let decoder = explain.map(|c| explain::Decoder::new(id, explain::Side::Client, c));
+                websocket(id, stream, request, rest, shared, decoder);
+            }
+        }
+    }
+}
+
+/// What to do with a request.
+enum Route {
+    /// Send this whole HTTP response (status, bytes) and close.
+    Answer(u16, Vec<u8>),
+    /// Complete the WebSocket handshake for this key.
+    Upgrade(String),
+}
+
+/// Decides a request: an upgrade on the WebSocket path that passes every
+/// check becomes a WebSocket; anything else gets an HTTP answer.
+fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
+    let cfg = &shared.config;
+    let on_ws_path = request.path() == cfg.ws_path;
+    let head_only = request.method() == "HEAD";
+    let error = |status: u16, extra: &str, text: &str| {
+        Route::Answer(status, http::error_response(status, extra, text, head_only))
+    };
+    if handshake::is_upgrade(request) {
+        if !on_ws_path {
+            return error(
+                404,
+                "",
+                &format!("no WebSocket endpoint here; it is at {}", cfg.ws_path),
+            );
+        }
+        let key = match handshake::check(request, &cfg.origins) {
             Ok(key) => key,
             Err(r) => {
-                info!("#{id} {peer}: handshake refused: {} {}", r.status, r.reason);
-                answer(
-                    &stream,
-                    &http::error_response(r.status, r.extra, &r.reason, false),
-                    shared,
+                info!(
+                    "#{id} {}: handshake refused: {} {}",
+                    request.peer(),
+                    r.status,
+                    r.reason
                 );
-                return;
+                return error(r.status, r.extra, &r.reason);
             }
         };
-        let verdict = catch_unwind(AssertUnwindSafe(|| shared.handler.on_handshake(&request)));
-        match verdict {
-            Ok(Ok(())) => {}
+        return match catch_unwind(AssertUnwindSafe(|| shared.handler.on_handshake(request))) {
+            Ok(Ok(())) => Route::Upgrade(key),
             Ok(Err(refusal)) => {
                 info!(
-                    "#{id} {peer}: handler refused: {} {}",
-                    refusal.status, refusal.reason
+                    "#{id} {}: refused by the handler: {} {}",
+                    request.peer(),
+                    refusal.status,
+                    refusal.reason
                 );
                 let status = if (400..600).contains(&refusal.status) {
                     refusal.status
                 } else {
                     403
                 };
-                let body = http::error_response(status, "", &refusal.reason, false);
-                answer(&stream, &body, shared);
-                return;
+                error(status, "", &refusal.reason)
             }
             Err(_) => {
-                warn!("#{id} {peer}: handler panicked in on_handshake");
-                answer(
-                    &stream,
-                    &http::error_response(500, "", "internal error", false),
-                    shared,
-                );
-                return;
+                warn!("#{id} {}: handler panicked in on_handshake", request.peer());
+                error(500, "", "internal error")
             }
-        }
-        let response = handshake::response(&key);
-        debug!(
-            "#{id} {peer}: response head:\n{}",
-            String::from_utf8_lossy(&response).trim_end()
-        );
-        // Until the hub hears `Upgraded`, this thread is the socket's only
-        // writer, so the 101 goes straight out.
-        if (&*stream).write_all(&response).is_err() {
-            return;
-        }
-        websocket(id, stream, request, rest, shared);
-        return;
+        };
     }
-
-    let head_only = request.method() == "HEAD";
-    let (status, body) = if !matches!(request.method(), "GET" | "HEAD") {
-        let text = "only GET and HEAD are served here";
-        (
+    if !matches!(request.method(), "GET" | "HEAD") {
+        return error(
             405,
-            http::error_response(405, "Allow: GET, HEAD\r\n", text, false),
-        )
-    } else if on_ws_path {
+            "Allow: GET, HEAD\r\n",
+            "only GET and HEAD are served here",
+        );
+    }
+    if on_ws_path {
         let host = request.header("Host").unwrap_or("this-server");
         let text = format!(
             "this is a WebSocket endpoint: connect with ws://{host}{}",
             cfg.ws_path
         );
-        (
-            426,
-            http::error_response(426, "Upgrade: websocket\r\n", &text, head_only),
-        )
-    } else if let Some(root) = &shared.www {
-        files::respond(root, request.path(), head_only)
-    } else {
-        (
-            404,
-            http::error_response(404, "", "no such file", head_only),
-        )
-    };
-    debug!(
-        "#{id} {peer}: {} {} -> {status}",
-        request.method(),
-        request.path()
-    );
-    answer(&stream, &body, shared);
+        return error(426, "Upgrade: websocket\r\n", &text);
+    }
+    match &shared.www {
+        Some(root) => {
+            let (status, bytes) = files::respond(root, request.path(), head_only);
+            Route::Answer(status, bytes)
+        }
+        None => error(404, "", "no such file"),
+    }
 }
 
 /// Sends a whole HTTP response, then lets the client close first, so the
@@ -175,6 +201,8 @@ struct Wire {
     replies: Vec<u8>,
     /// Bytes read since the last keepalive check.
     got_bytes: bool,
+    /// `--explain`: prints each incoming frame as its bytes arrive.
+    explain: Option<explain::Decoder>,
 }
 
 impl Wire {
@@ -199,6 +227,9 @@ impl Read for Wire {
         self.forward();
         let n = (&*self.stream).read(buf)?;
         self.got_bytes |= n > 0;
+        if let Some(d) = self.explain.as_mut() {
+            d.feed(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -221,6 +252,7 @@ fn websocket(
     request: Request,
     rest: Vec<u8>,
     shared: &Arc<Shared>,
+    mut explain: Option<explain::Decoder>,
 ) {
     let cfg = &shared.config;
     let peer = request.peer();
@@ -237,12 +269,17 @@ fn websocket(
         // too-large frame is refused from its header, before any payload
         // is buffered.
         .max_frame_size(Some(cfg.max_message_size));
+    if let Some(d) = explain.as_mut() {
+        // Frames the client sent right behind its request head.
+        d.feed(&rest);
+    }
     let wire = Wire {
         id,
         stream,
         shared: shared.clone(),
         replies: Vec::new(),
         got_bytes: false,
+        explain,
     };
     let mut ws = WebSocket::from_partially_read(wire, rest, Role::Server, Some(ws_config));
 

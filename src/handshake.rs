@@ -7,9 +7,43 @@ use crate::http::{self, Request};
 /// The GUID every server appends to the client's key (RFC 6455 section 1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// The steps from a `Sec-WebSocket-Key` to its `Sec-WebSocket-Accept`
+/// (RFC 6455 section 4.2.2, item 5.4): "concatenate ... the value of the
+/// |Sec-WebSocket-Key| header field ... with the string
+/// "258EAFA5-E914-47DA-95CA-C5AB0DC85B11", taking the SHA-1 hash of this
+/// concatenated value to obtain a 20-byte value and base64-encoding ... this
+/// 20-byte hash."
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accept {
+    /// The client's key, as sent.
+    pub key: String,
+    /// The key followed by the GUID.
+    pub concatenated: String,
+    /// The SHA-1 digest of the concatenation.
+    pub sha1: [u8; 20],
+    /// The digest in base64: the `Sec-WebSocket-Accept` value.
+    pub accept: String,
+}
+
+impl Accept {
+    /// Computes every step for `key`.
+    pub fn compute(key: &str) -> Accept {
+        use sha1::Digest;
+        let concatenated = format!("{key}{GUID}");
+        let sha1: [u8; 20] = sha1::Sha1::digest(concatenated.as_bytes()).into();
+        let accept = data_encoding::BASE64.encode(&sha1);
+        Accept {
+            key: key.to_string(),
+            concatenated,
+            sha1,
+            accept,
+        }
+    }
+}
+
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
 pub fn accept_key(key: &str) -> String {
-    tungstenite::handshake::derive_accept_key(key.as_bytes())
+    Accept::compute(key).accept
 }
 
 /// True if the request asks to become a WebSocket: `Upgrade: websocket`.

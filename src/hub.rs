@@ -38,9 +38,9 @@ use log::{debug, info, warn};
 use tungstenite::Bytes;
 
 use crate::error::{Error, Result};
-use crate::frame;
 use crate::handler::Message;
 use crate::sys::{self, Interest, PollFd, Waker};
+use crate::{explain, frame};
 
 /// A client's id: unique for the life of a server, starting at 1.
 pub type ClientId = u64;
@@ -53,6 +53,7 @@ pub(crate) enum Event {
     Accepted {
         id: ClientId,
         stream: Arc<TcpStream>,
+        explain: Option<Arc<explain::Conn>>,
     },
     /// The WebSocket handshake completed; `early` is what `on_open` sent.
     Upgraded {
@@ -190,6 +191,8 @@ struct Client {
     dirty: bool,
     /// The connection thread is gone: drop the client once `out` drains.
     reader_done: bool,
+    /// `--explain`: prints each frame as it is queued for the socket.
+    explain: Option<explain::Decoder>,
 }
 
 struct HubThread {
@@ -282,7 +285,11 @@ impl HubThread {
 
     fn apply(&mut self, event: Event) {
         match event {
-            Event::Accepted { id, stream } => {
+            Event::Accepted {
+                id,
+                stream,
+                explain,
+            } => {
                 if self.stopping {
                     let _ = stream.shutdown(Shutdown::Both);
                 }
@@ -296,6 +303,8 @@ impl HubThread {
                         deadline: None,
                         dirty: false,
                         reader_done: false,
+                        explain: explain
+                            .map(|conn| explain::Decoder::new(id, explain::Side::Server, conn)),
                     },
                 );
             }
@@ -359,6 +368,9 @@ impl HubThread {
             self.close_now(id, 1008, "too slow: outbound queue full");
             return;
         }
+        if let Some(d) = c.explain.as_mut() {
+            d.feed(&frame);
+        }
         c.out.push_back(frame);
         if closes {
             c.phase = Phase::Closing;
@@ -378,7 +390,11 @@ impl HubThread {
         }
         let keep = usize::from(c.written > 0);
         c.out.truncate(keep);
-        c.out.push_back(frame::close(code, reason));
+        let close = frame::close(code, reason);
+        if let Some(d) = c.explain.as_mut() {
+            d.feed(&close);
+        }
+        c.out.push_back(close);
         c.phase = Phase::Closing;
         self.set_deadline(id, self.limits.close_timeout);
         self.mark_dirty(id);
@@ -491,6 +507,9 @@ impl HubThread {
             // 7.1.1); the connection thread holds the other reference and
             // is on its way out.
             let _ = c.stream.shutdown(Shutdown::Both);
+            if c.explain.is_some() && c.phase != Phase::Http {
+                explain::tcp_closed(id);
+            }
         }
     }
 

@@ -42,6 +42,7 @@
 mod config;
 mod connection;
 mod error;
+mod explain;
 mod files;
 mod frame;
 mod handler;
@@ -55,8 +56,9 @@ mod server;
 mod sys;
 
 pub use error::{Error, Result};
+pub use explain::accept_steps;
 pub use handler::{Client, CloseInfo, Handler, Message, Refusal};
-pub use handshake::{GUID, accept_key};
+pub use handshake::{Accept, GUID, accept_key};
 pub use http::Request;
 pub use hub::{ClientId, Hub};
 pub use server::{Running, Server, ShutdownHandle};

@@ -161,14 +161,13 @@ fn spawn(
         return None;
     }
     let stream = Arc::new(stream);
-    if shared
-        .hub
-        .post(Event::Accepted {
-            id,
-            stream: stream.clone(),
-        })
-        .is_err()
-    {
+    let explain = shared.config.explain.then(Arc::default);
+    let accepted = Event::Accepted {
+        id,
+        stream: stream.clone(),
+        explain: explain.clone(),
+    };
+    if shared.hub.post(accepted).is_err() {
         shared.live.fetch_sub(1, Ordering::SeqCst);
         return None;
     }
@@ -183,7 +182,7 @@ fn spawn(
                 done,
                 stop,
             };
-            connection::serve(id, stream, peer, guard.shared);
+            connection::serve(id, stream, peer, guard.shared, explain);
         });
     match spawned {
         Ok(t) => Some(t),

@@ -46,6 +46,12 @@ fn cli() -> Command {
         .arg(Arg::new("burst").long("burst").value_name("MESSAGES")
             .value_parser(value_parser!(u32).range(1..)).default_value("20")
             .help("Chat: messages a client may send at once"))
+        .arg(Arg::new("explain").long("explain").action(ArgAction::SetTrue)
+            .help("Print every handshake and frame, explained step by step (for teaching RFC 6455)"))
+        .subcommand(Command::new("accept")
+            .about("Show how a Sec-WebSocket-Key becomes its Sec-WebSocket-Accept, step by step")
+            .arg(Arg::new("key").value_name("KEY").required(true)
+                .help("The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==")))
         .arg(Arg::new("allow-origin").long("allow-origin").value_name("URL").action(ArgAction::Append)
             .help("Also accept WebSocket requests from pages at this origin (repeatable; '*' turns the check off)"))
 }
@@ -122,7 +128,8 @@ fn configure(m: &ArgMatches) -> Server {
         .read_buffer_size(*m.get_one::<usize>("read-buffer").expect("has a default"))
         .ping_interval(secs("ping-interval"))
         .head_timeout(secs("head-timeout"))
-        .max_head_size(*m.get_one::<usize>("max-head").expect("has a default"));
+        .max_head_size(*m.get_one::<usize>("max-head").expect("has a default"))
+        .explain(m.get_flag("explain"));
     for origin in m.get_many::<String>("allow-origin").into_iter().flatten() {
         if origin == "*" {
             warn!("--allow-origin '*': any web page may open a WebSocket here as its visitor");
@@ -146,6 +153,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(("accept", sub)) = matches.subcommand() {
+        let key = sub.get_one::<String>("key").expect("required");
+        print!("{}", wshub::accept_steps("", &wshub::Accept::compute(key)));
+        return ExitCode::SUCCESS;
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     raise_fd_limit();
 

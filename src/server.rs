@@ -150,6 +150,13 @@ impl Server {
         self
     }
 
+    /// Prints every handshake and frame on standard output, explained for
+    /// a class (see docs/handshake.md). Default off, and free when off.
+    pub fn explain(mut self, on: bool) -> Server {
+        self.config.explain = on;
+        self
+    }
+
     /// Binds the address and starts serving in background threads. Returns
     /// once the server is listening.
     pub fn start(self, handler: impl Handler) -> Result<Running> {
