@@ -10,10 +10,15 @@ fn main() -> wshub::Result<()> {
     let running = Server::new("127.0.0.1:9003")
         .www(Some(concat!(env!("CARGO_MANIFEST_DIR"), "/www")))
         .start(|_: &Client, _: Message| {})?;
-    println!("push: open http://{}/ to see the time arrive every second", running.local_addr());
+    println!(
+        "push: open http://{}/ to see the time arrive every second",
+        running.local_addr()
+    );
     let hub = running.hub();
     for tick in 1.. {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         hub.broadcast(format!("tick {tick}: {secs} seconds since 1970"))?;
         std::thread::sleep(Duration::from_secs(1));
     }

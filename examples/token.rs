@@ -20,6 +20,10 @@ impl Handler for TokenEcho {
 }
 
 fn main() -> wshub::Result<()> {
-    println!("token echo: connect to ws://127.0.0.1:9004/ws?token=letmein (without the token: 401)");
-    Server::new("127.0.0.1:9004").run(TokenEcho { token: "letmein".into() })
+    println!(
+        "token echo: connect to ws://127.0.0.1:9004/ws?token=letmein (without the token: 401)"
+    );
+    Server::new("127.0.0.1:9004").run(TokenEcho {
+        token: "letmein".into(),
+    })
 }

@@ -82,9 +82,12 @@ pub(crate) fn serve(
                 explain::accept(id, &key);
                 explain::response(id, &response);
             }
-            // Until the hub hears `Upgraded`, this thread is the socket's
-            // only writer, so the 101 goes straight out.
-            if (&*stream).write_all(&response).is_ok() {
+            // From `Upgrading` the hub holds what others send to this
+            // client, and writes nothing until `Opened`: this thread is the
+            // socket's only writer until then, so the 101 goes straight out.
+            if shared.hub.post(Event::Upgrading { id }).is_ok()
+                && (&*stream).write_all(&response).is_ok()
+            {
                 let decoder = explain.map(|c| explain::Decoder::new(id, explain::Side::Client, c));
                 websocket(id, stream, request, rest, shared, decoder);
             }
@@ -288,7 +291,7 @@ fn websocket(
     info!("#{id} {peer}: WebSocket open ({})", request.path());
     let opened = catch_unwind(AssertUnwindSafe(|| handler.on_open(&client, &request)));
     let early = client.take_early();
-    if shared.hub.post(Event::Upgraded { id, early }).is_err() {
+    if shared.hub.post(Event::Opened { id, early }).is_err() {
         return;
     }
     let mut ended: Option<CloseInfo> = None;

@@ -55,8 +55,12 @@ pub(crate) enum Event {
         stream: Arc<TcpStream>,
         explain: Option<Arc<explain::Conn>>,
     },
-    /// The WebSocket handshake completed; `early` is what `on_open` sent.
-    Upgraded {
+    /// The 101 is about to be written: from now on, frames for this
+    /// client are held until `Opened`.
+    Upgrading { id: ClientId },
+    /// `on_open` has returned; `early` is what it sent, which goes out
+    /// first, followed by what was held.
+    Opened {
         id: ClientId,
         early: Vec<(Bytes, bool)>,
     },
@@ -172,6 +176,8 @@ pub(crate) fn start(
 enum Phase {
     /// Accepted, HTTP head not yet handled; the hub only holds the socket.
     Http,
+    /// Handshake and `on_open` under way: frames wait in `held`.
+    Opening { held: Vec<(Bytes, bool)> },
     /// A WebSocket: frames may be queued.
     Open,
     /// A close frame is queued or sent: nothing more goes out.
@@ -308,15 +314,25 @@ impl HubThread {
                     },
                 );
             }
-            Event::Upgraded { id, early } => {
+            Event::Upgrading { id } => {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.phase = Phase::Opening { held: Vec::new() };
+                }
+            }
+            Event::Opened { id, early } => {
                 let Some(c) = self.clients.get_mut(&id) else {
                     return;
                 };
-                c.phase = Phase::Open;
-                for (frame, closes) in early {
+                let Phase::Opening { held } = std::mem::replace(&mut c.phase, Phase::Open) else {
+                    return;
+                };
+                // What on_open sent comes first (a welcome, say), then
+                // what others sent meanwhile: nothing is lost in between.
+                for (frame, closes) in early.into_iter().chain(held) {
                     self.queue(id, frame, closes);
                 }
                 if self.stopping {
+                    self.closed_at_shutdown += 1;
                     self.close_now(id, 1001, "server shutting down");
                 }
             }
@@ -325,7 +341,10 @@ impl HubThread {
                 let ids: Vec<ClientId> = self
                     .clients
                     .iter()
-                    .filter(|(id, c)| c.phase == Phase::Open && Some(**id) != except)
+                    .filter(|(id, c)| {
+                        matches!(c.phase, Phase::Open | Phase::Opening { .. })
+                            && Some(**id) != except
+                    })
                     .map(|(id, _)| *id)
                     .collect();
                 for id in ids {
@@ -355,10 +374,19 @@ impl HubThread {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        if c.phase != Phase::Open {
+        match &mut c.phase {
+            Phase::Open => {}
+            Phase::Opening { held } => {
+                // Over the bound before it even opened: it will be closed
+                // with 1008 as soon as it does.
+                if held.len() <= self.limits.queue {
+                    held.push((frame, closes));
+                }
+                return;
+            }
             // "The application MUST NOT send any more data frames after
             // sending a Close frame."
-            return;
+            Phase::Http | Phase::Closing => return,
         }
         if c.out.len() >= self.limits.queue && !closes {
             warn!(
@@ -415,7 +443,8 @@ impl HubThread {
                     self.closed_at_shutdown += 1;
                     self.close_now(id, 1001, "server shutting down");
                 }
-                Phase::Closing => {}
+                // Closed with 1001 once on_open returns.
+                Phase::Opening { .. } | Phase::Closing => {}
             }
         }
         for id in std::mem::take(&mut self.dirty) {
