@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS  ?=
 
-.PHONY: run build test lint clean
+.PHONY: run build test lint e2e clean
 
 run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
 	$(CARGO) run --release -- $(ARGS)
@@ -17,6 +17,9 @@ test: ## unit, integration and doc tests (benches run with `make bench`)
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+e2e: ## the page in headless Chromium against the release binary (installs chromium and playwright-core)
+	bash tests/e2e/run.sh
 
 clean:
 	$(CARGO) clean
