@@ -82,6 +82,10 @@ fn names_welcome_join_message_rename_and_leave() {
     expect(&mut c, "error");
     c.send(WsMessage::text("/nick has space")).unwrap();
     expect(&mut c, "error");
+    c.send(WsMessage::text("/nick")).unwrap();
+    assert!(expect(&mut c, "error").contains("usage: /nick NAME"));
+    c.send(WsMessage::text(format!("/nick {name_c}"))).unwrap();
+    assert!(expect(&mut c, "error").contains("already"));
     c.send(WsMessage::binary(vec![1, 2, 3])).unwrap();
     expect(&mut c, "error");
     // a and b saw none of c's errors: their next message is this one.

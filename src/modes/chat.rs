@@ -180,11 +180,16 @@ impl Handler for Chat {
             }
         }
         let from = member.name.clone();
-        if let Some(wanted) = text.strip_prefix("/nick ") {
+        if let Some(wanted) = text
+            .strip_prefix("/nick")
+            .filter(|w| w.is_empty() || w.starts_with(' '))
+        {
             let wanted = wanted.trim();
             let refusal = if !valid_name(wanted) {
-                Some("a name is 1 to 32 characters, with no spaces".to_string())
-            } else if wanted != from && room.taken(wanted) {
+                Some("usage: /nick NAME (1 to 32 characters, no spaces)".to_string())
+            } else if wanted == from {
+                Some(format!("you are already {wanted}"))
+            } else if room.taken(wanted) {
                 Some(format!("the name {wanted} is taken"))
             } else {
                 None
