@@ -140,3 +140,18 @@ fn accept_subcommand_gives_the_rfc_value() {
     );
     assert!(text.contains(&format!("{KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
 }
+
+#[test]
+fn the_classroom_walkthrough_shows_what_wshub_prints_today() {
+    let out = Command::new("bash")
+        .args([concat!(env!("CARGO_MANIFEST_DIR"), "/docs/capture.sh"), "--check"])
+        .env("WSHUB_BIN", BIN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

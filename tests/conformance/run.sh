@@ -42,6 +42,7 @@ BIN="$TARGET_DIR/release/wshub"
 
 cd "$ROOT"
 mkdir -p "$OUT"
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in tests/conformance
 log() { printf 'conformance: %s\n' "$*" >&2; }
 
 # --- kosoku, pinned, in a venv that is reused while requirements.txt is unchanged
