@@ -19,9 +19,7 @@ pub enum Error {
     WwwMissing(PathBuf),
     /// A setting is out of range; the text says which and why.
     Config(String),
-    /// The client's outbound queue is full: it reads slower than it is sent to.
-    QueueFull,
-    /// The client or the server is gone; nothing more can be sent.
+    /// The server has stopped; nothing more can be sent.
     Closed,
     /// A WebSocket protocol error on one connection.
     WebSocket(tungstenite::Error),
@@ -49,11 +47,7 @@ impl fmt::Display for Error {
                 dir.display()
             ),
             Error::Config(text) => write!(f, "invalid setting: {text}"),
-            Error::QueueFull => write!(
-                f,
-                "the client's outbound queue is full (it reads too slowly)"
-            ),
-            Error::Closed => write!(f, "the connection is closed"),
+            Error::Closed => write!(f, "the server has stopped; nothing more can be sent"),
             Error::WebSocket(e) => write!(f, "WebSocket error: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
