@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS  ?=
 
-.PHONY: run build test lint e2e clean
+.PHONY: run build test lint e2e conformance clean
 
 run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
 	$(CARGO) run --release -- $(ARGS)
@@ -20,6 +20,9 @@ lint: ## formatting and clippy, warnings are errors
 
 e2e: ## the page in headless Chromium against the release binary (installs chromium and playwright-core)
 	bash tests/e2e/run.sh
+
+conformance: ## Autobahn TestSuite cases 1.*-10.* against echo mode (kosoku from PyPI, in a venv)
+	bash tests/conformance/run.sh
 
 clean:
 	$(CARGO) clean
