@@ -24,8 +24,12 @@
 //! running.hub().broadcast("news for everyone")?;
 //! assert_eq!(ws.read().expect("read").into_text().expect("text"), "news for everyone");
 //!
-//! // Clients get 1001 (going away); every thread is joined.
-//! assert_eq!(running.shutdown(), 1);
+//! // The client says goodbye; the server answers and closes the TCP connection.
+//! ws.close(None).expect("close");
+//! while ws.read().is_ok() {}
+//!
+//! // Stop: any client still open gets 1001 (going away); every thread is joined.
+//! assert_eq!(running.shutdown(), 0);
 //! # Ok::<(), wshub::Error>(())
 //! ```
 //!
