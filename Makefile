@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS  ?=
 
-.PHONY: run build test lint e2e conformance clean
+.PHONY: run build test lint e2e conformance fuzz clean
 
 run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
 	$(CARGO) run --release -- $(ARGS)
@@ -23,6 +23,9 @@ e2e: ## the page in headless Chromium against the release binary (installs chrom
 
 conformance: ## Autobahn TestSuite cases 1.*-10.* against echo mode (kosoku from PyPI, in a venv)
 	bash tests/conformance/run.sh
+
+fuzz: ## cargo fuzz on the request-head parser and the static path resolver (FUZZ_SECONDS each, default 30)
+	bash fuzz/run.sh
 
 clean:
 	$(CARGO) clean

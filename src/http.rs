@@ -205,6 +205,11 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
+            // from_str_radix would take a sign ("%+2"); RFC 3986 takes
+            // exactly two hex digits.
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
@@ -292,5 +297,7 @@ mod tests {
         assert_eq!(percent_decode("%2e%2E").as_deref(), Some(".."));
         assert_eq!(percent_decode("bad%2"), None);
         assert_eq!(percent_decode("%ff"), None);
+        // Found by the fuzzer: a sign is not a hex digit.
+        assert_eq!(percent_decode("%+2"), None);
     }
 }
