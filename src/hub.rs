@@ -176,8 +176,13 @@ pub(crate) fn start(
 enum Phase {
     /// Accepted, HTTP head not yet handled; the hub only holds the socket.
     Http,
-    /// Handshake and `on_open` under way: frames wait in `held`.
-    Opening { held: Vec<(Bytes, bool)> },
+    /// Handshake and `on_open` under way: frames wait in `held`, up to
+    /// the queue bound; `overflow` says more came, and the client is
+    /// closed with 1008 once open.
+    Opening {
+        held: Vec<(Bytes, bool)>,
+        overflow: bool,
+    },
     /// A WebSocket: frames may be queued.
     Open,
     /// A close frame is queued or sent: nothing more goes out.
@@ -316,20 +321,28 @@ impl HubThread {
             }
             Event::Upgrading { id } => {
                 if let Some(c) = self.clients.get_mut(&id) {
-                    c.phase = Phase::Opening { held: Vec::new() };
+                    c.phase = Phase::Opening {
+                        held: Vec::new(),
+                        overflow: false,
+                    };
                 }
             }
             Event::Opened { id, early } => {
                 let Some(c) = self.clients.get_mut(&id) else {
                     return;
                 };
-                let Phase::Opening { held } = std::mem::replace(&mut c.phase, Phase::Open) else {
+                let Phase::Opening { held, overflow } = &mut c.phase else {
                     return;
                 };
+                let (held, overflow) = (std::mem::take(held), *overflow);
+                c.phase = Phase::Open;
                 // What on_open sent comes first (a welcome, say), then
                 // what others sent meanwhile: nothing is lost in between.
                 for (frame, closes) in early.into_iter().chain(held) {
                     self.queue(id, frame, closes);
+                }
+                if overflow {
+                    self.too_slow(id);
                 }
                 if self.stopping {
                     self.closed_at_shutdown += 1;
@@ -376,11 +389,11 @@ impl HubThread {
         };
         match &mut c.phase {
             Phase::Open => {}
-            Phase::Opening { held } => {
-                // Over the bound before it even opened: it will be closed
-                // with 1008 as soon as it does.
-                if held.len() <= self.limits.queue {
+            Phase::Opening { held, overflow } => {
+                if held.len() < self.limits.queue {
                     held.push((frame, closes));
+                } else {
+                    *overflow = true;
                 }
                 return;
             }
@@ -389,13 +402,20 @@ impl HubThread {
             Phase::Http | Phase::Closing => return,
         }
         if c.out.len() >= self.limits.queue && !closes {
-            warn!(
-                "client {id}: outbound queue full ({} frames), closing it with 1008",
-                c.out.len()
-            );
-            self.close_now(id, 1008, "too slow: outbound queue full");
-            return;
+            // The bound is on what the client has not taken, not on what
+            // this batch has not tried to write yet: write, then judge.
+            self.flush(id);
+            let Some(c) = self.clients.get(&id) else {
+                return;
+            };
+            if c.out.len() >= self.limits.queue {
+                self.too_slow(id);
+                return;
+            }
         }
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
         if let Some(d) = c.explain.as_mut() {
             d.feed(&frame);
         }
@@ -405,6 +425,14 @@ impl HubThread {
             self.set_deadline(id, self.limits.close_timeout);
         }
         self.mark_dirty(id);
+    }
+
+    fn too_slow(&mut self, id: ClientId) {
+        warn!(
+            "client {id}: outbound queue full ({} frames), closing it with 1008",
+            self.limits.queue
+        );
+        self.close_now(id, 1008, "too slow: outbound queue full");
     }
 
     /// Sends a close frame ahead of anything still queued (but after a

@@ -144,7 +144,10 @@ fn accept_subcommand_gives_the_rfc_value() {
 #[test]
 fn the_classroom_walkthrough_shows_what_wshub_prints_today() {
     let out = Command::new("bash")
-        .args([concat!(env!("CARGO_MANIFEST_DIR"), "/docs/capture.sh"), "--check"])
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/docs/capture.sh"),
+            "--check",
+        ])
         .env("WSHUB_BIN", BIN)
         .output()
         .unwrap();
