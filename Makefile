@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS  ?=
 
-.PHONY: run build test lint e2e conformance fuzz clean
+.PHONY: run build test lint e2e conformance fuzz bench bench-smoke clean
 
 run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
 	$(CARGO) run --release -- $(ARGS)
@@ -26,6 +26,12 @@ conformance: ## Autobahn TestSuite cases 1.*-10.* against echo mode (kosoku from
 
 fuzz: ## cargo fuzz on the request-head parser and the static path resolver (FUZZ_SECONDS each, default 30)
 	bash fuzz/run.sh
+
+bench: ## load generator against the release binary and a simple tungstenite server, one line per scenario (about 3 minutes)
+	$(CARGO) bench --bench load
+
+bench-smoke: ## a few seconds of the same, failing on any loss, reordering or error
+	$(CARGO) bench --bench load -- --smoke
 
 clean:
 	$(CARGO) clean

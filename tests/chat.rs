@@ -218,7 +218,10 @@ fn a_flooding_chat_client_is_warned_then_closed_with_1008() {
 fn a_burst_bigger_than_the_queue_does_not_close_clients_that_read() {
     // Each of 40 clients sends one message at once: every client is sent 39
     // in one burst, far over a queue of 8, yet all read promptly.
-    let s = Server::new("127.0.0.1:0").queue_size(8).start(modes::Relay).unwrap();
+    let s = Server::new("127.0.0.1:0")
+        .queue_size(8)
+        .start(modes::Relay)
+        .unwrap();
     let mut clients: Vec<Ws> = (0..40).map(|_| connect(s.local_addr(), "/ws")).collect();
     for (i, ws) in clients.iter_mut().enumerate() {
         ws.send(WsMessage::text(format!("from {i}"))).unwrap();

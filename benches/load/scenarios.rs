@@ -1,0 +1,818 @@
+//! The measurements. Each is bounded in time and count: every wait has a
+//! deadline, and a run that misses one reports an error instead of hanging.
+
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::server::ServerProc;
+use crate::util::{self, Epoll, Errors, MS, SEC, now_ns};
+use crate::ws::{self, Conn, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a run lasts: a warm-up, then a measured window; or a fixed
+/// number of messages (`count`), whichever ends first.
+#[derive(Clone, Copy)]
+pub struct Plan {
+    pub warmup: Duration,
+    pub measure: Duration,
+    pub count: u64,
+}
+
+/// The figures of one throughput run.
+#[derive(Default, Clone)]
+pub struct Run {
+    /// Operations per second in the measured window.
+    pub rate: f64,
+    /// Operations in the measured window.
+    pub ops: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub lost: u64,
+    pub out_of_order: u64,
+    pub errors: Errors,
+    /// Server CPU time over the window, as a share of the window.
+    pub server_cpu: f64,
+    /// The generator's CPU time over the window, as a share of the window.
+    pub gen_cpu: f64,
+}
+
+/// CPU readings at the start of a measured window.
+struct CpuMark {
+    at: u64,
+    server: Duration,
+    generator: Duration,
+}
+
+impl CpuMark {
+    fn take(server: &ServerProc) -> CpuMark {
+        CpuMark {
+            at: now_ns(),
+            server: server.cpu(),
+            generator: util::self_cpu(),
+        }
+    }
+
+    /// (server, generator) CPU shares since the mark; NaN when the window
+    /// is too short for /proc's 10 ms ticks.
+    fn shares(&self, server: &ServerProc) -> (f64, f64) {
+        let wall = (now_ns() - self.at).max(1) as f64;
+        if wall < 0.25 * SEC as f64 {
+            return (f64::NAN, f64::NAN);
+        }
+        (
+            (server.cpu() - self.server).as_nanos() as f64 / wall,
+            (util::self_cpu() - self.generator).as_nanos() as f64 / wall,
+        )
+    }
+}
+
+/// Opening connections gives up after this long in all.
+const OPEN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Opens `n` WebSocket connections one after the other.
+fn open(addr: SocketAddr, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
+    let mut conns = Vec::with_capacity(n);
+    let started = Instant::now();
+    for i in 0..n {
+        if started.elapsed() > OPEN_LIMIT {
+            return Err(format!(
+                "opened only {i} of {n} connections in {OPEN_LIMIT:?}"
+            ));
+        }
+        let (stream, rest) = ws::handshake(addr, seed + i as u64, IO_TIMEOUT)
+            .map_err(|e| format!("connection {} of {n}: {e}", i + 1))?;
+        conns.push(Conn::new(stream, rest));
+    }
+    Ok(conns)
+}
+
+fn register(conns: &[Conn]) -> Result<Epoll, String> {
+    let ep = Epoll::new().map_err(|e| format!("epoll: {e}"))?;
+    for (i, c) in conns.iter().enumerate() {
+        c.stream
+            .set_nonblocking(true)
+            .map_err(|e| format!("nonblocking: {e}"))?;
+        ep.add(c.stream.as_raw_fd(), i as u64)
+            .map_err(|e| format!("epoll_ctl: {e}"))?;
+    }
+    Ok(ep)
+}
+
+/// Ends every connection with the closing handshake: sends a close frame,
+/// waits for the server's close frame and then for it to close the TCP
+/// connection. Whatever does not finish within 5 s is an error.
+fn close_all(conns: &mut [Conn], errors: &mut Errors) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut frame = Vec::new();
+    ws::encode(&mut frame, OP_CLOSE, &1000u16.to_be_bytes());
+    let Ok(ep) = register(conns) else {
+        errors.add("closing: cannot set up epoll");
+        return;
+    };
+    let mut open = 0;
+    let mut state = vec![0u8; conns.len()]; // 0 open, 1 close received, 2 ended
+    for c in conns.iter() {
+        if ws::write_all(&c.stream, &frame, deadline).is_ok() {
+            open += 1;
+        }
+    }
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut tokens = Vec::new();
+    while open > 0 && Instant::now() < deadline {
+        ep.wait(&mut events, &mut tokens, 50);
+        for &t in &tokens {
+            let i = t as usize;
+            let c = &mut conns[i];
+            let ended = match c.fill() {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => true,
+            };
+            while let Ok(Some(f)) = c.next_frame() {
+                if f.opcode == OP_CLOSE && state[i] == 0 {
+                    state[i] = 1;
+                }
+            }
+            if ended {
+                if state[i] == 0 {
+                    errors.add("closing: the server ended the connection without a close frame");
+                }
+                state[i] = 2;
+                open -= 1;
+                ep.delete(c.stream.as_raw_fd());
+            }
+        }
+    }
+    if open > 0 {
+        errors.add(format!(
+            "closing: {open} connection(s) not closed by the server within 5 s of a close frame"
+        ));
+    }
+}
+
+fn latencies(mut samples: Vec<u64>) -> (u64, u64) {
+    samples.sort_unstable();
+    (
+        util::percentile(&samples, 50.0),
+        util::percentile(&samples, 99.0),
+    )
+}
+
+/// Closed-loop echo: each client sends a 32-byte binary message and waits
+/// for it to come back before sending the next.
+pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
+    let mut run = Run::default();
+    util::trace(format_args!("{} echo {clients}: opening", server.name));
+    let mut conns = match open(server.addr, clients, 1) {
+        Ok(c) => c,
+        Err(e) => {
+            run.errors.add(e);
+            return run;
+        }
+    };
+    let ep = match register(&conns) {
+        Ok(ep) => ep,
+        Err(e) => {
+            run.errors.add(e);
+            return run;
+        }
+    };
+    struct State {
+        seq: u64,
+        sent_at: u64,
+        waiting: bool,
+    }
+    let payload = |i: usize, seq: u64| {
+        let mut p = [0xabu8; 32];
+        p[..4].copy_from_slice(&(i as u32).to_le_bytes());
+        p[4..12].copy_from_slice(&seq.to_le_bytes());
+        p
+    };
+    let start = now_ns();
+    let warm = start + plan.warmup.as_nanos() as u64;
+    let end = warm + plan.measure.as_nanos() as u64;
+    let hard = end + 5 * SEC;
+    let mut states: Vec<State> = Vec::with_capacity(clients);
+    let mut out = Vec::with_capacity(64);
+    let mut active = 0usize;
+    for (i, c) in conns.iter().enumerate() {
+        out.clear();
+        ws::encode(&mut out, OP_BINARY, &payload(i, 0));
+        let sent_at = now_ns();
+        let ok = ws::write_all(&c.stream, &out, Instant::now() + IO_TIMEOUT).is_ok();
+        if !ok {
+            run.errors.add("sending the first message failed");
+        }
+        active += usize::from(ok);
+        states.push(State {
+            seq: 0,
+            sent_at,
+            waiting: ok,
+        });
+    }
+    let mut samples = Vec::with_capacity(1 << 20);
+    let mut mark: Option<CpuMark> = None;
+    let mut window_end = end;
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 1024];
+    let mut tokens = Vec::new();
+    while active > 0 {
+        let now = now_ns();
+        if mark.is_none() && now >= warm {
+            mark = Some(CpuMark::take(server));
+        }
+        if now >= hard {
+            run.errors
+                .add(format!("{active} client(s) got no reply within 5 s"));
+            break;
+        }
+        ep.wait(&mut events, &mut tokens, 20);
+        for &t in &tokens {
+            let i = t as usize;
+            if !states[i].waiting {
+                continue;
+            }
+            let c = &mut conns[i];
+            let st = &mut states[i];
+            let failed = match c.fill() {
+                Ok(0) => Some("the server closed the connection".to_string()),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => Some(format!("read: {e}")),
+            };
+            let mut failed = failed;
+            while failed.is_none() {
+                let f = match c.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                let now = now_ns();
+                match f.opcode {
+                    OP_BINARY => {
+                        if !st.waiting {
+                            failed = Some("a message nobody asked for".into());
+                            continue;
+                        }
+                        if c.payload(&f) != payload(i, st.seq) {
+                            failed = Some(format!("wrong echo for message {}", st.seq));
+                            continue;
+                        }
+                        if now >= warm && now <= end {
+                            run.ops += 1;
+                            samples.push(now - st.sent_at);
+                        }
+                        st.seq += 1;
+                        if now < end && st.seq < plan.count {
+                            out.clear();
+                            ws::encode(&mut out, OP_BINARY, &payload(i, st.seq));
+                            st.sent_at = now_ns();
+                            if let Err(e) =
+                                ws::write_all(&c.stream, &out, Instant::now() + IO_TIMEOUT)
+                            {
+                                failed = Some(format!("send: {e}"));
+                            }
+                        } else {
+                            st.waiting = false;
+                            active -= 1;
+                            if active == 0 && now < end {
+                                window_end = now;
+                            }
+                        }
+                    }
+                    OP_PING => {
+                        out.clear();
+                        let body = c.payload(&f).to_vec();
+                        ws::encode(&mut out, OP_PONG, &body);
+                        let _ = ws::write_all(&c.stream, &out, Instant::now() + IO_TIMEOUT);
+                    }
+                    OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
+                    op => failed = Some(format!("unexpected frame, opcode {op}")),
+                }
+            }
+            if let Some(e) = failed {
+                run.errors.add(format!("client {i}: {e}"));
+                if st.waiting {
+                    st.waiting = false;
+                    active -= 1;
+                }
+                ep.delete(c.stream.as_raw_fd());
+            }
+        }
+    }
+    if let Some(m) = &mark {
+        (run.server_cpu, run.gen_cpu) = m.shares(server);
+    }
+    let window = window_end.saturating_sub(warm).max(1);
+    run.rate = run.ops as f64 * SEC as f64 / window as f64;
+    (run.p50_ns, run.p99_ns) = latencies(samples);
+    util::trace(format_args!("{} echo {clients}: closing", server.name));
+    drop(ep);
+    close_all(&mut conns, &mut run.errors);
+    util::trace(format_args!("{} echo {clients}: closed", server.name));
+    run
+}
+
+/// The marker of probe messages, sent until every subscriber is known to
+/// the server.
+const PROBE: u64 = u64::MAX;
+
+/// How long after the publisher stops every message must have reached
+/// every subscriber.
+const DRAIN: u64 = 10 * SEC;
+
+/// Fan-out: one publisher and `subs` subscribers on a server in broadcast
+/// mode, opened once for several runs. Each 64-byte payload holds a
+/// sequence number (continuing across runs) and the send time.
+pub struct Fanout<'a> {
+    server: &'a ServerProc,
+    subs: usize,
+    /// Subscribers, then the publisher.
+    conns: Vec<Conn>,
+    ep: Epoll,
+    dead: Vec<bool>,
+    /// Per subscriber, the next sequence number expected.
+    next: Vec<u64>,
+    /// Messages sent so far: sequence numbers `0..sent`.
+    sent: u64,
+    /// Messages every subscriber has received: `0..acked`.
+    acked: u64,
+    events: Vec<libc::epoll_event>,
+    tokens: Vec<u64>,
+}
+
+fn fan_payload(out: &mut Vec<u8>, seq: u64) {
+    let mut p = [0x5au8; 64];
+    p[..8].copy_from_slice(&seq.to_le_bytes());
+    p[8..16].copy_from_slice(&now_ns().to_le_bytes());
+    ws::encode(out, OP_BINARY, &p);
+}
+
+/// What a subscriber's socket had for us.
+enum Got {
+    Message { seq: u64, sent_at: u64 },
+    Probe,
+}
+
+impl<'a> Fanout<'a> {
+    /// Opens the connections, then sends probes from the publisher until
+    /// every subscriber has received one (so every subscriber is known to
+    /// the server before the first counted message).
+    pub fn open(server: &'a ServerProc, subs: usize) -> Result<Fanout<'a>, String> {
+        util::trace(format_args!("{} fan-out {subs}: opening", server.name));
+        let conns = open(server.addr, subs + 1, 1_000_000)?;
+        let ep = register(&conns)?;
+        let mut f = Fanout {
+            server,
+            subs,
+            conns,
+            ep,
+            dead: vec![false; subs + 1],
+            next: vec![0; subs],
+            sent: 0,
+            acked: 0,
+            events: vec![libc::epoll_event { events: 0, u64: 0 }; 2048],
+            tokens: Vec::new(),
+        };
+        let mut seen = vec![false; subs];
+        let mut probed = 0;
+        let deadline = now_ns() + 10 * SEC;
+        let mut last_probe = 0;
+        let mut out = Vec::new();
+        let mut errors = Errors::default();
+        while probed < subs {
+            let now = now_ns();
+            if now >= deadline {
+                return Err(format!(
+                    "only {probed} of {subs} subscribers received a probe within 10 s"
+                ));
+            }
+            if now - last_probe >= 20 * MS {
+                out.clear();
+                fan_payload(&mut out, PROBE);
+                f.publish(&out)?;
+                last_probe = now;
+            }
+            f.poll(&mut errors, |i, got| {
+                if matches!(got, Got::Probe) && !seen[i] {
+                    seen[i] = true;
+                    probed += 1;
+                }
+            });
+            if errors.count > 0 {
+                return Err(errors.first.join("; "));
+            }
+        }
+        util::trace(format_args!(
+            "{} fan-out {subs}: all subscribed",
+            server.name
+        ));
+        Ok(f)
+    }
+
+    fn publish(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let deadline = Instant::now() + IO_TIMEOUT;
+        ws::write_all(&self.conns[self.subs].stream, bytes, deadline)
+            .map_err(|e| format!("publisher: send: {e}"))
+    }
+
+    /// Waits up to 10 ms for input and hands each message to `seen` with
+    /// the subscriber's index; protocol trouble goes to `errors`.
+    fn poll(&mut self, errors: &mut Errors, mut seen: impl FnMut(usize, Got)) {
+        self.ep.wait(&mut self.events, &mut self.tokens, 10);
+        for &t in &self.tokens {
+            let i = t as usize;
+            if self.dead[i] {
+                continue;
+            }
+            let c = &mut self.conns[i];
+            let mut failed = match c.fill() {
+                Ok(0) => Some("the server closed the connection".to_string()),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => Some(format!("read: {e}")),
+            };
+            while failed.is_none() {
+                let f = match c.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
+                match f.opcode {
+                    OP_BINARY if i < self.subs => {
+                        let p = c.payload(&f);
+                        if p.len() != 64 {
+                            failed = Some(format!("a {}-byte message", p.len()));
+                            continue;
+                        }
+                        let seq = u64::from_le_bytes(p[..8].try_into().expect("8 bytes"));
+                        let sent_at = u64::from_le_bytes(p[8..16].try_into().expect("8 bytes"));
+                        if seq == PROBE {
+                            seen(i, Got::Probe);
+                        } else if seq >= self.sent {
+                            failed = Some(format!("message {seq} was never sent"));
+                        } else {
+                            seen(i, Got::Message { seq, sent_at });
+                        }
+                    }
+                    OP_BINARY => failed = Some("the publisher got its own message".into()),
+                    OP_PING => {
+                        let mut pong = Vec::new();
+                        let body = c.payload(&f).to_vec();
+                        ws::encode(&mut pong, OP_PONG, &body);
+                        let _ = ws::write_all(&c.stream, &pong, Instant::now() + IO_TIMEOUT);
+                    }
+                    OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
+                    op => failed = Some(format!("unexpected frame, opcode {op}")),
+                }
+            }
+            if let Some(e) = failed {
+                let who = if i == self.subs {
+                    "publisher".to_string()
+                } else {
+                    format!("subscriber {i}")
+                };
+                errors.add(format!("{who}: {e}"));
+                self.dead[i] = true;
+                self.ep.delete(c.stream.as_raw_fd());
+            }
+        }
+    }
+
+    /// One run: the publisher keeps at most `window` messages not yet
+    /// received by every subscriber, for `plan`'s time or count; then
+    /// every message must reach every subscriber within 10 s.
+    pub fn run(&mut self, window: usize, plan: Plan) -> Run {
+        let mut run = Run::default();
+        let subs = self.subs;
+        if self.dead.iter().any(|d| *d) {
+            run.errors.add("a connection was lost in an earlier run");
+            return run;
+        }
+        let w = window as u64;
+        let first = self.sent;
+        let mut ring = vec![0u32; window]; // deliveries of each message in flight
+        let mut delivered = 0u64;
+        let mut samples = Vec::with_capacity(1 << 22);
+        let mut out = Vec::with_capacity(window * 72);
+        let warm = now_ns() + plan.warmup.as_nanos() as u64;
+        let end = warm + plan.measure.as_nanos() as u64;
+        let mut mark: Option<CpuMark> = None;
+        let mut window_end = end;
+        let mut stopped_at = None;
+        let mut errors = Errors::default();
+        loop {
+            let now = now_ns();
+            if mark.is_none() && now >= warm {
+                mark = Some(CpuMark::take(self.server));
+            }
+            let count_done = self.sent - first >= plan.count;
+            if (now >= end || count_done) && stopped_at.is_none() {
+                stopped_at = Some(now);
+            }
+            if stopped_at.is_none() && self.sent < self.acked + w {
+                out.clear();
+                let room = (self.acked + w - self.sent).min(plan.count - (self.sent - first));
+                for _ in 0..room {
+                    fan_payload(&mut out, self.sent);
+                    self.sent += 1;
+                }
+                if let Err(e) = self.publish(&out) {
+                    errors.add(e);
+                    break;
+                }
+            }
+            if let Some(at) = stopped_at {
+                if self.acked == self.sent {
+                    window_end = at.min(end);
+                    break;
+                }
+                if now >= at + DRAIN {
+                    errors.add(format!(
+                        "{} message(s) not received by every subscriber within {} s after the \
+                         publisher stopped",
+                        self.sent - self.acked,
+                        DRAIN / SEC
+                    ));
+                    break;
+                }
+            }
+            if errors.count > 0 {
+                break;
+            }
+            let acked = self.acked;
+            let mut next = std::mem::take(&mut self.next);
+            let mut ooo = 0;
+            self.poll(&mut errors, |i, got| {
+                let Got::Message { seq, sent_at } = got else {
+                    return;
+                };
+                let now = now_ns();
+                if seq < first {
+                    // Given up on in an earlier run: not counted again.
+                    next[i] = next[i].max(seq + 1);
+                    return;
+                }
+                if seq != next[i] {
+                    ooo += 1;
+                }
+                next[i] = next[i].max(seq + 1);
+                delivered += 1;
+                if now >= warm && now <= end {
+                    run.ops += 1;
+                    samples.push(now.saturating_sub(sent_at));
+                }
+                if seq >= acked && seq < acked + w {
+                    ring[(seq % w) as usize] += 1;
+                }
+            });
+            self.next = next;
+            run.out_of_order += ooo;
+            while self.acked < self.sent && ring[(self.acked % w) as usize] as usize == subs {
+                ring[(self.acked % w) as usize] = 0;
+                self.acked += 1;
+            }
+        }
+        if let Some(m) = &mark {
+            (run.server_cpu, run.gen_cpu) = m.shares(self.server);
+        }
+        run.rate = run.ops as f64 * SEC as f64 / window_end.saturating_sub(warm).max(1) as f64;
+        run.lost = ((self.sent - first) * subs as u64).saturating_sub(delivered);
+        (run.p50_ns, run.p99_ns) = latencies(samples);
+        run.errors = errors;
+        util::trace(format_args!(
+            "{} fan-out {subs}: {} sent, {delivered} delivered",
+            self.server.name,
+            self.sent - first
+        ));
+        // Later runs start from a clean slate: whatever is missing now is
+        // counted as lost here and no longer waited for.
+        self.acked = self.sent;
+        run
+    }
+
+    /// Closes every connection with the closing handshake.
+    pub fn close(self) -> Errors {
+        let mut errors = Errors::default();
+        let Fanout {
+            mut conns,
+            ep,
+            server,
+            ..
+        } = self;
+        drop(ep);
+        close_all(&mut conns, &mut errors);
+        util::trace(format_args!("{} fan-out: closed", server.name));
+        errors
+    }
+}
+
+/// The figures of one idle run.
+#[derive(Default)]
+pub struct Idle {
+    pub opened: usize,
+    pub open_secs: f64,
+    pub rss_before: u64,
+    pub rss_after: u64,
+    pub threads_before: u64,
+    pub threads_after: u64,
+    pub cpu_idle: Duration,
+    pub cpu_window: Duration,
+    pub threads_after_close: u64,
+    pub errors: Errors,
+}
+
+impl Idle {
+    pub fn per_conn(&self) -> f64 {
+        (self.rss_after as f64 - self.rss_before as f64) / self.opened.max(1) as f64
+    }
+}
+
+/// Opens `n` idle connections from a few threads, then reads the server's
+/// memory, threads, and CPU use over `cpu_window` while nothing happens.
+pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
+    let mut r = Idle::default();
+    std::thread::sleep(Duration::from_millis(300));
+    r.rss_before = server.rss();
+    r.threads_before = server.threads();
+    let threads = 8.min(n.max(1));
+    let streams: Mutex<Vec<TcpStream>> = Mutex::new(Vec::with_capacity(n));
+    let errors: Mutex<Errors> = Mutex::new(Errors::default());
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (streams, errors) = (&streams, &errors);
+            let addr = server.addr;
+            s.spawn(move || {
+                let mut mine = Vec::new();
+                let mut i = t;
+                while i < n {
+                    if started.elapsed() > OPEN_LIMIT {
+                        errors
+                            .lock()
+                            .expect("errors")
+                            .add(format!("gave up opening connections after {OPEN_LIMIT:?}"));
+                        break;
+                    }
+                    match ws::handshake(addr, 5_000_000 + i as u64, IO_TIMEOUT) {
+                        Ok((stream, rest)) if rest.is_empty() => mine.push(stream),
+                        Ok(_) => errors
+                            .lock()
+                            .expect("errors")
+                            .add("data after the 101 on an idle connection"),
+                        Err(e) => {
+                            errors.lock().expect("errors").add(e);
+                            // A failure usually repeats: do not hammer.
+                            if started.elapsed() > Duration::from_secs(30) {
+                                break;
+                            }
+                        }
+                    }
+                    i += threads;
+                }
+                streams.lock().expect("streams").extend(mine);
+            });
+        }
+    });
+    r.open_secs = started.elapsed().as_secs_f64();
+    let streams = streams.into_inner().expect("streams");
+    r.errors = errors.into_inner().expect("errors");
+    r.opened = streams.len();
+    // Let every connection thread reach its read.
+    let settle = Instant::now();
+    while server.threads() < r.threads_before + r.opened as u64
+        && settle.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    r.rss_after = server.rss();
+    r.threads_after = server.threads();
+    let cpu0 = server.cpu();
+    let t0 = Instant::now();
+    std::thread::sleep(cpu_window);
+    r.cpu_idle = server.cpu() - cpu0;
+    r.cpu_window = t0.elapsed();
+    // Every connection must still be open, with nothing sent to it.
+    let mut closed = 0;
+    let mut spoke = 0;
+    let mut byte = [0u8; 1];
+    for s in &streams {
+        let _ = s.set_nonblocking(true);
+        match s.peek(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(1..) => spoke += 1,
+            _ => closed += 1,
+        }
+    }
+    if closed > 0 {
+        r.errors
+            .add(format!("{closed} idle connection(s) ended by the server"));
+    }
+    if spoke > 0 {
+        r.errors.add(format!("{spoke} idle connection(s) got data"));
+    }
+    // Reset them all at once (no TIME_WAIT), then let the server notice.
+    for s in &streams {
+        util::set_linger_zero(s.as_raw_fd());
+    }
+    drop(streams);
+    let settle = Instant::now();
+    while server.threads() > r.threads_before && settle.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    r.threads_after_close = server.threads();
+    r
+}
+
+/// Connection churn: `clients` threads each connect, upgrade, close (the
+/// closing handshake, until the server closes TCP) and start over.
+pub fn connect(server: &ServerProc, clients: usize, plan: Plan) -> Run {
+    let mut run = Run::default();
+    let started = AtomicU64::new(0);
+    let samples: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    let errors: Mutex<Errors> = Mutex::new(Errors::default());
+    let end = Instant::now() + plan.measure;
+    let mark = CpuMark::take(server);
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..clients {
+            let (started, samples, errors) = (&started, &samples, &errors);
+            let addr = server.addr;
+            s.spawn(move || {
+                let mut mine = Vec::new();
+                let mut failures = 0;
+                while Instant::now() < end && started.fetch_add(1, Ordering::Relaxed) < plan.count {
+                    let seed = 9_000_000 + (t as u64) * 1_000_000 + mine.len() as u64;
+                    match cycle(addr, seed) {
+                        Ok(ns) => mine.push(ns),
+                        Err(e) => {
+                            errors.lock().expect("errors").add(e);
+                            failures += 1;
+                            if failures > 20 {
+                                break;
+                            }
+                        }
+                    }
+                }
+                samples.lock().expect("samples").extend(mine);
+            });
+        }
+    });
+    let elapsed = t0.elapsed();
+    (run.server_cpu, run.gen_cpu) = mark.shares(server);
+    let samples = samples.into_inner().expect("samples");
+    run.errors = errors.into_inner().expect("errors");
+    run.ops = samples.len() as u64;
+    run.rate = run.ops as f64 / elapsed.as_secs_f64();
+    (run.p50_ns, run.p99_ns) = latencies(samples);
+    run
+}
+
+/// One connection's life; returns the time from connect to the 101.
+fn cycle(addr: SocketAddr, seed: u64) -> Result<u64, String> {
+    let t0 = now_ns();
+    let (stream, rest) = ws::handshake(addr, seed, IO_TIMEOUT)?;
+    let handshake = now_ns() - t0;
+    let mut frame = Vec::new();
+    ws::encode(&mut frame, OP_CLOSE, &1000u16.to_be_bytes());
+    ws::write_all(&stream, &frame, Instant::now() + IO_TIMEOUT)
+        .map_err(|e| format!("sending close: {e}"))?;
+    let mut c = Conn::new(stream, rest);
+    let mut got_close = false;
+    loop {
+        while let Some(f) = c.next_frame()? {
+            if f.opcode != OP_CLOSE || got_close {
+                return Err(format!("unexpected frame, opcode {}", f.opcode));
+            }
+            let p = c.payload(&f);
+            if p.len() < 2 || u16::from_be_bytes([p[0], p[1]]) != 1000 {
+                return Err(format!("close reply: {}", ws::describe_close(p)));
+            }
+            got_close = true;
+        }
+        match c.fill() {
+            Ok(0) if got_close => return Ok(handshake),
+            Ok(0) => return Err("the server closed TCP without a close frame".into()),
+            Ok(_) => {}
+            Err(e) => {
+                let stage = if got_close {
+                    "waiting for the server to close TCP"
+                } else {
+                    "waiting for the close reply"
+                };
+                return Err(format!("{stage}: {e}"));
+            }
+        }
+    }
+}

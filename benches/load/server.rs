@@ -1,0 +1,240 @@
+//! Starting, measuring and stopping the servers under test, each a child
+//! process pinned to the server core: the release `wshub` binary, and the
+//! simple design (this bench binary re-run with `--yardstick-server`).
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::util;
+
+/// Children alive now, for the watchdog to kill.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Kills every server still running (watchdog, fatal error).
+pub fn kill_all() {
+    let pids = CHILDREN.lock().map(|v| v.clone()).unwrap_or_default();
+    for pid in pids {
+        // SAFETY: kill has no memory effects.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+/// Ends the whole run if it lasts longer than `limit`: a hung scenario
+/// must never hang CI.
+pub fn watchdog(limit: Duration) {
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!("load: watchdog: the run took over {limit:?}; killing the servers");
+            kill_all();
+            std::process::exit(3);
+        })
+        .expect("watchdog thread");
+}
+
+/// Where and how the servers are started.
+pub struct Launcher {
+    pub wshub: PathBuf,
+    pub self_exe: PathBuf,
+    pub use_taskset: bool,
+    pub cpu: Option<usize>,
+    pub log_dir: PathBuf,
+    /// Read timeout of the simple design's broadcast connections.
+    pub simple_timeout_ms: u64,
+}
+
+/// A running server.
+pub struct ServerProc {
+    pub name: &'static str,
+    pub pid: u32,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// How a server ended.
+pub struct Stopped {
+    /// Time from SIGTERM to exit; `None` if it had to be killed.
+    pub exit_after: Option<Duration>,
+    /// Warning and error lines of its log.
+    pub warnings: Vec<String>,
+}
+
+impl Launcher {
+    pub fn wshub(&self, mode: &str, extra: &[&str], tag: &str) -> Result<ServerProc, String> {
+        let mut args = vec!["--addr", "127.0.0.1:0", "--mode", mode];
+        args.extend_from_slice(extra);
+        self.spawn("wshub", &self.wshub.clone(), &args, tag)
+    }
+
+    pub fn simple(&self, mode: &str, tag: &str) -> Result<ServerProc, String> {
+        let timeout = self.simple_timeout_ms.to_string();
+        let args = [
+            "--yardstick-server",
+            "--mode",
+            mode,
+            "--read-timeout-ms",
+            &timeout,
+        ];
+        self.spawn("simple", &self.self_exe.clone(), &args, tag)
+    }
+
+    fn spawn(
+        &self,
+        name: &'static str,
+        program: &Path,
+        args: &[&str],
+        tag: &str,
+    ) -> Result<ServerProc, String> {
+        let log = self.log_dir.join(format!("{name}-{tag}.log"));
+        let log_file = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut cmd = match self.cpu {
+            Some(cpu) if self.use_taskset => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(program);
+                c
+            }
+            _ => Command::new(program),
+        };
+        cmd.args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file));
+        let pin = if self.use_taskset { None } else { self.cpu };
+        // SAFETY: the closure only makes async-signal-safe system calls.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The server dies with the generator, however it ends.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(cpu) = pin {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("starting {}: {e}", program.display()))?;
+        let pid = child.id();
+        if let Ok(mut v) = CHILDREN.lock() {
+            v.push(pid);
+        }
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep the pipe drained and open until the server exits.
+            let _ = r.read_to_end(&mut Vec::new());
+        });
+        let mut server = ServerProc {
+            name,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            child: Some(child),
+            log,
+        };
+        let line = rx.recv_timeout(Duration::from_secs(15)).unwrap_or_default();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse::<SocketAddr>().ok());
+        match addr {
+            Some(a) => server.addr = a,
+            None => {
+                let why = if line.is_empty() {
+                    format!("{name} printed no address within 15 s")
+                } else {
+                    format!("{name}: unexpected first line {:?}", line.trim_end())
+                };
+                let stopped = server.stop();
+                let log: Vec<String> = stopped.warnings;
+                return Err(format!("{why}; log: {log:?}"));
+            }
+        }
+        Ok(server)
+    }
+}
+
+impl ServerProc {
+    pub fn rss(&self) -> u64 {
+        util::rss_bytes(self.pid).unwrap_or(0)
+    }
+
+    pub fn threads(&self) -> u64 {
+        util::threads(self.pid).unwrap_or(0)
+    }
+
+    pub fn cpu(&self) -> Duration {
+        util::proc_cpu(self.pid).unwrap_or_default()
+    }
+
+    /// SIGTERM, then up to 10 s for a graceful exit, then SIGKILL.
+    pub fn stop(mut self) -> Stopped {
+        let exit_after = self.terminate();
+        let mut warnings = Vec::new();
+        if let Ok(text) = fs::read_to_string(&self.log) {
+            for line in text.lines() {
+                if line.contains("WARN") || line.contains("ERROR") || line.contains("panicked") {
+                    warnings.push(line.to_string());
+                }
+            }
+        }
+        Stopped {
+            exit_after,
+            warnings,
+        }
+    }
+
+    fn terminate(&mut self) -> Option<Duration> {
+        let mut child = self.child.take()?;
+        let started = Instant::now();
+        // SAFETY: kill has no memory effects.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        let mut exited = None;
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                exited = Some(started.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if exited.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(mut v) = CHILDREN.lock() {
+            v.retain(|&p| p != self.pid);
+        }
+        exited
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if let Ok(mut v) = CHILDREN.lock() {
+                v.retain(|&p| p != self.pid);
+            }
+        }
+    }
+}

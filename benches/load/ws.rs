@@ -1,0 +1,243 @@
+//! A lean WebSocket client for the load generator: the HTTP upgrade by hand
+//! on a plain `TcpStream`, masked frames encoded in place, and an
+//! incremental parser for the server's frames. It costs the generator far
+//! less per message than a full client, so that the generator's one core is
+//! not what is measured.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use crate::util;
+
+pub const OP_BINARY: u8 = 0x2;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+pub const OP_PONG: u8 = 0xA;
+
+/// The masking key of every frame the generator sends (RFC 6455 wants it
+/// unpredictable to protect proxies; a server cannot tell).
+const MASK: [u8; 4] = [0x5a, 0x13, 0xc7, 0x2e];
+
+/// Appends one final, masked client frame to `out`.
+pub fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+    out.push(0x80 | opcode);
+    let n = payload.len();
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if n <= 0xffff {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i & 3]));
+}
+
+/// Writes all of `data` to a socket, blocking or not, giving up at
+/// `deadline`.
+pub fn write_all(stream: &TcpStream, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+    while !data.is_empty() {
+        match (&*stream).write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the server took no output for too long",
+                    ));
+                }
+                util::wait_writable(stream.as_raw_fd(), 10);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The standard base64 of `bytes`.
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Connects and completes the WebSocket upgrade on `/ws`. Returns the
+/// socket (blocking, with `timeout` on reads and writes) and any bytes read
+/// past the response head.
+pub fn handshake(
+    addr: SocketAddr,
+    seed: u64,
+    timeout: Duration,
+) -> Result<(TcpStream, Vec<u8>), String> {
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let mut nonce = [0u8; 16];
+    nonce[..8].copy_from_slice(&seed.to_le_bytes());
+    nonce[8..].copy_from_slice(&(seed ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    let key = base64(&nonce);
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    (&stream)
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("sending the upgrade request: {e}"))?;
+    let mut buf = Vec::with_capacity(256);
+    let mut chunk = [0u8; 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 16 * 1024 {
+            return Err("the response head is over 16 KiB".into());
+        }
+        let n = (&stream)
+            .read(&mut chunk)
+            .map_err(|e| format!("waiting for the 101: {e}"))?;
+        if n == 0 {
+            let first = String::from_utf8_lossy(&buf);
+            let first = first.lines().next().unwrap_or("nothing");
+            return Err(format!("connection closed before the 101 (got {first:?})"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]);
+    let status = head.lines().next().unwrap_or("");
+    if !status.starts_with("HTTP/1.1 101") {
+        return Err(format!("upgrade refused: {status}"));
+    }
+    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let accepted = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("sec-websocket-accept") && v.trim() == expected
+        })
+    });
+    if !accepted {
+        return Err("wrong or missing Sec-WebSocket-Accept".into());
+    }
+    Ok((stream, buf[head_end..].to_vec()))
+}
+
+/// One frame from the server; its payload stays in the connection's
+/// buffer until the next `fill`.
+pub struct Frame {
+    pub opcode: u8,
+    pub payload: Range<usize>,
+}
+
+/// A client connection: the socket and what was read but not parsed yet.
+pub struct Conn {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, leftover: Vec<u8>) -> Conn {
+        let mut buf = vec![0u8; (16 * 1024).max(leftover.len() * 2)];
+        buf[..leftover.len()].copy_from_slice(&leftover);
+        Conn {
+            stream,
+            end: leftover.len(),
+            buf,
+            start: 0,
+        }
+    }
+
+    /// Reads what the socket has (one `read`). `Ok(0)` is end of stream.
+    pub fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.end == self.buf.len() {
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+            }
+        }
+        let n = (&self.stream).read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// The next complete frame already read, if any.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, String> {
+        let b = &self.buf[self.start..self.end];
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        if b[0] & 0x70 != 0 {
+            return Err(format!("frame with reserved bits set (0x{:02x})", b[0]));
+        }
+        if b[0] & 0x80 == 0 {
+            return Err("fragmented message from the server (unexpected here)".into());
+        }
+        if b[1] & 0x80 != 0 {
+            return Err("masked frame from the server".into());
+        }
+        let (head, len) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (4, usize::from(u16::from_be_bytes([b[2], b[3]]))),
+            127 if b.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&b[2..10]);
+                (10, u64::from_be_bytes(n) as usize)
+            }
+            126 | 127 => return Ok(None),
+            n => (2, usize::from(n)),
+        };
+        if b.len() < head + len {
+            return Ok(None);
+        }
+        let opcode = b[0] & 0x0f;
+        let from = self.start + head;
+        self.start = from + len;
+        Ok(Some(Frame {
+            opcode,
+            payload: from..from + len,
+        }))
+    }
+
+    pub fn payload(&self, f: &Frame) -> &[u8] {
+        &self.buf[f.payload.clone()]
+    }
+}
+
+/// A close frame's code and reason, for error messages.
+pub fn describe_close(payload: &[u8]) -> String {
+    if payload.len() < 2 {
+        return "close frame without a code".into();
+    }
+    let code = u16::from_be_bytes([payload[0], payload[1]]);
+    let reason = String::from_utf8_lossy(&payload[2..]);
+    format!("closed by the server with {code} {reason}")
+        .trim_end()
+        .to_string()
+}
