@@ -104,8 +104,9 @@ pub(crate) fn read_head(
     timeout: Duration,
 ) -> Result<(Request, Vec<u8>), HeadError> {
     let deadline = Instant::now() + timeout;
-    let mut buf = Vec::with_capacity(1024.min(max_size));
-    let mut chunk = [0u8; 1024];
+    // Buffers live on the heap, not the stack: a stack page touched here
+    // would stay resident for the whole life of the connection's thread.
+    let mut buf = Vec::with_capacity(1024.min(max_size + 1));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -118,10 +119,14 @@ pub(crate) fn read_head(
         stream
             .set_read_timeout(Some(left))
             .map_err(|_| HeadError::Silent)?;
-        let want = chunk.len().min(max_size + 1 - buf.len());
-        match stream.read(&mut chunk[..want]) {
+        let filled = buf.len();
+        let want = 1024.min(max_size + 1 - filled);
+        buf.resize(filled + want, 0);
+        let got = stream.read(&mut buf[filled..]);
+        buf.truncate(filled + *got.as_ref().unwrap_or(&0));
+        match got {
             Ok(0) => return Err(HeadError::Silent),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -147,7 +152,7 @@ pub(crate) fn parse_head(
     peer: SocketAddr,
     max_size: usize,
 ) -> Result<Option<(Request, usize)>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) => {

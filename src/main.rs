@@ -31,7 +31,7 @@ fn cli() -> Command {
             .value_parser(value_parser!(usize)).default_value("1024")
             .help("Messages that may wait for one client before it is closed with 1008 (too slow)"))
         .arg(Arg::new("read-buffer").long("read-buffer").value_name("BYTES").value_parser(size)
-            .default_value("4K").help("Read buffer allocated per connection"))
+            .default_value("1K").help("Read buffer allocated per connection; also the most read per system call"))
         .arg(Arg::new("ping-interval").long("ping-interval").value_name("SECONDS")
             .value_parser(value_parser!(u64).range(1..)).default_value("30")
             .help("Ping a client silent this long; close it after as long again without an answer"))

@@ -89,7 +89,9 @@ impl Server {
         self
     }
 
-    /// The read buffer each connection allocates up front. Default 4 KiB.
+    /// The read buffer each connection allocates up front, and the most
+    /// it reads per system call. Default 1 KiB: small messages cost one
+    /// read; raise it for bulk transfers.
     pub fn read_buffer_size(mut self, bytes: usize) -> Server {
         self.config.read_buffer_size = bytes;
         self
