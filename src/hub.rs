@@ -217,6 +217,8 @@ struct HubThread {
     watched: Vec<ClientId>,
     stopping: bool,
     closed_at_shutdown: usize,
+    /// Reused by broadcasts for the list of recipients.
+    scratch: Vec<ClientId>,
 }
 
 impl HubThread {
@@ -230,6 +232,7 @@ impl HubThread {
             watched: Vec::new(),
             stopping: false,
             closed_at_shutdown: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -266,7 +269,7 @@ impl HubThread {
 
             self.waker.about_to_sleep();
             if !self.rx.is_empty() {
-                self.waker.woke();
+                self.waker.woke(false);
                 continue;
             }
             fds.clear();
@@ -284,7 +287,7 @@ impl HubThread {
             if let Err(e) = sys::poll(&mut fds, timeout) {
                 warn!("hub: poll failed: {e}");
             }
-            self.waker.woke();
+            self.waker.woke(fds[0].ready());
             for (fd, id) in fds[1..].iter().zip(polled) {
                 if fd.ready() {
                     self.flush(id);
@@ -351,18 +354,17 @@ impl HubThread {
             }
             Event::Send { to, frame, closes } => self.queue(to, frame, closes),
             Event::Broadcast { frame, except } => {
-                let ids: Vec<ClientId> = self
-                    .clients
-                    .iter()
-                    .filter(|(id, c)| {
-                        matches!(c.phase, Phase::Open | Phase::Opening { .. })
-                            && Some(**id) != except
-                    })
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in ids {
+                // The id list is reused, so a broadcast allocates nothing.
+                let mut ids = std::mem::take(&mut self.scratch);
+                ids.clear();
+                ids.extend(self.clients.iter().filter_map(|(id, c)| {
+                    let open = matches!(c.phase, Phase::Open | Phase::Opening { .. });
+                    (open && Some(*id) != except).then_some(*id)
+                }));
+                for &id in &ids {
                     self.queue(id, frame.clone(), false);
                 }
+                self.scratch = ids;
             }
             Event::Left { id } => {
                 if let Some(c) = self.clients.get_mut(&id) {

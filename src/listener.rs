@@ -77,13 +77,14 @@ pub(crate) fn run(listener: TcpListener, shared: Arc<Shared>, stop: Arc<Stop>) -
     ];
     loop {
         stop.waker.about_to_sleep();
-        let nothing_done = done_rx.is_empty();
-        if nothing_done && !stop.requested.load(Ordering::SeqCst) {
+        let mut signalled = false;
+        if done_rx.is_empty() && !stop.requested.load(Ordering::SeqCst) {
             if let Err(e) = sys::poll(&mut fds, None) {
                 error!("listener: poll failed: {e}");
             }
+            signalled = fds[1].ready();
         }
-        stop.waker.woke();
+        stop.waker.woke(signalled);
         // Join threads that have ended, so their stacks go back at once.
         while let Ok(id) = done_rx.try_recv() {
             if let Some(t) = threads.remove(&id) {

@@ -143,12 +143,22 @@ impl Waker {
 
     /// Called by the sleeper when `poll` returns: drains the descriptor and
     /// marks itself awake, so wakers skip the system call while it works.
-    pub(crate) fn woke(&self) {
+    /// `signalled` says whether `poll` reported the descriptor readable;
+    /// if not, there is nothing to drain and no system call is made.
+    pub(crate) fn woke(&self, signalled: bool) {
         self.signalled.store(true, Ordering::SeqCst);
+        if !signalled {
+            return;
+        }
         let mut buf = [0u8; 64];
         // SAFETY: reading into a local buffer from our own descriptor; it is
-        // non-blocking, so this returns at once when drained.
-        while unsafe { libc::read(self.fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        // non-blocking, so this returns at once when drained. One read
+        // empties an eventfd; a pipe may take a few.
+        while unsafe { libc::read(self.fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {
+            if cfg!(any(target_os = "linux", target_os = "android")) {
+                break;
+            }
+        }
     }
 
     fn signal(&self) {
