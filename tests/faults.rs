@@ -209,3 +209,46 @@ fn silent_clients_are_pinged_and_dead_ones_closed() {
     drop((dead, live));
     back_to(baseline);
 }
+
+#[test]
+fn a_client_whose_output_stays_blocked_is_dropped_after_the_write_timeout() {
+    let _turn = serial();
+    // A queue too big to overflow, so only the write timeout can end it.
+    let s = Server::new("127.0.0.1:0")
+        .queue_size(1_000_000)
+        .write_timeout(Duration::from_millis(500))
+        .start(|c: &wshub::Client, m: wshub::Message| {
+            // Text comes back (for `round_trip`); binary goes to the others.
+            let _ = match m {
+                wshub::Message::Text(_) => c.send(m),
+                wshub::Message::Binary(_) => c.hub().broadcast_except(c.id(), m),
+            };
+        })
+        .unwrap();
+    let baseline = settled(&s);
+    let mut stuck = raw_ws(s.local_addr()); // never reads
+    let mut sender = connect(s.local_addr(), "/ws");
+    let chunk = vec![b'x'; 64 * 1024];
+    // Enough to fill both socket buffers many times over.
+    for _ in 0..400 {
+        sender.send(WsMessage::binary(chunk.clone())).unwrap();
+    }
+    // The server gives up on `stuck`: its thread ends, and it reads the
+    // end of the stream after whatever had been buffered.
+    wait_until("the stuck client's thread to end", || {
+        threads() == baseline + 1
+    });
+    stuck.set_read_timeout(Some(WAIT)).unwrap();
+    let mut sink = vec![0u8; 1 << 20];
+    loop {
+        match stuck.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("expected the connection to end: {e}"),
+        }
+    }
+    drop(sender);
+    back_to(baseline);
+    round_trip(&s);
+}

@@ -153,3 +153,33 @@ fn upgrade_errors_get_the_statuses_the_rfc_asks_for() {
     );
     assert_eq!(status(&same), 101);
 }
+
+#[test]
+fn allow_origin_adds_origins_and_star_turns_the_check_off() {
+    let s = Server::new("127.0.0.1:0")
+        .allow_origin("https://ok.example")
+        .start(Echo)
+        .unwrap();
+    let a = s.local_addr();
+    let ok = http_head(
+        a,
+        &upgrade_request(a, "/ws", "Origin: https://ok.example\r\n"),
+    );
+    assert_eq!(status(&ok), 101);
+    let other = http(
+        a,
+        &upgrade_request(a, "/ws", "Origin: https://other.example\r\n"),
+    );
+    assert_eq!(status(&other), 403);
+
+    let any = Server::new("127.0.0.1:0")
+        .allow_origin("*")
+        .start(Echo)
+        .unwrap();
+    let a = any.local_addr();
+    let evil = http_head(
+        a,
+        &upgrade_request(a, "/ws", "Origin: http://evil.example\r\n"),
+    );
+    assert_eq!(status(&evil), 101);
+}
