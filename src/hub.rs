@@ -538,14 +538,7 @@ impl HubThread {
         let drained = c.out.is_empty();
         if let Some(e) = failed {
             debug!("client {id}: write failed: {e}");
-            c.out.clear();
-            c.written = 0;
-            // Wake the connection thread out of its read; it will report
-            // the end and leave.
-            let _ = c.stream.shutdown(Shutdown::Both);
-            if c.reader_done {
-                self.remove(id);
-            }
+            self.abandon(id);
             return;
         }
         if drained {
@@ -605,14 +598,22 @@ impl HubThread {
             } else {
                 debug!("client {id}: closing handshake timed out");
             }
-            c.out.clear();
-            c.written = 0;
-            // The connection thread wakes from its read with an error or
-            // end of stream and sends `Left`.
-            let _ = c.stream.shutdown(Shutdown::Both);
-            if c.reader_done {
-                self.remove(id);
-            }
+            self.abandon(id);
+        }
+    }
+
+    /// Gives up on a connection: drops what waits for it and shuts the
+    /// socket, which wakes the connection thread from its read to report
+    /// the end and send `Left`.
+    fn abandon(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        c.out.clear();
+        c.written = 0;
+        let _ = c.stream.shutdown(Shutdown::Both);
+        if c.reader_done {
+            self.remove(id);
         }
     }
 }
