@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -35,13 +36,23 @@ fn round_trip(s: &Running) -> Duration {
 fn settled(s: &Running) -> usize {
     round_trip(s);
     wait_until("the last client's thread to end", || threads() == 2);
+    FDS.store(fds(), Ordering::SeqCst);
     threads()
 }
 
-/// The server's threads return to what they were before the load.
+/// The process's descriptors when the server settled (the tests take
+/// turns, so this is the running test's).
+static FDS: AtomicUsize = AtomicUsize::new(0);
+
+/// The server's threads and the process's descriptors return to what they
+/// were before the load.
 fn back_to(baseline: usize) {
     wait_until(&format!("threads back to {baseline}"), || {
         threads() <= baseline
+    });
+    let fds_before = FDS.load(Ordering::SeqCst);
+    wait_until(&format!("descriptors back to {fds_before}"), || {
+        fds() <= fds_before
     });
 }
 
@@ -248,7 +259,7 @@ fn a_client_whose_output_stays_blocked_is_dropped_after_the_write_timeout() {
             Err(e) => panic!("expected the connection to end: {e}"),
         }
     }
-    drop(sender);
+    drop((sender, stuck));
     back_to(baseline);
     round_trip(&s);
 }
