@@ -202,7 +202,7 @@ struct Wire {
     stream: Arc<TcpStream>,
     shared: Arc<Shared>,
     replies: Vec<u8>,
-    /// Bytes read since the last keepalive check.
+    /// Bytes were read since the connection loop last looked.
     got_bytes: bool,
     /// `--explain`: prints each incoming frame as its bytes arrive.
     explain: Option<explain::Decoder>,
@@ -302,7 +302,12 @@ fn websocket(
     let mut awaiting_pong = false;
     while ended.is_none() {
         let result = ws.read();
-        ws.get_mut().forward();
+        let wire = ws.get_mut();
+        wire.forward();
+        // Any byte from the peer, a pong or anything else, shows it is alive.
+        if std::mem::take(&mut wire.got_bytes) {
+            awaiting_pong = false;
+        }
         match result {
             Ok(WsMessage::Text(text)) => ended = dispatch(handler, &client, Message::Text(text)),
             Ok(WsMessage::Binary(data)) => {
@@ -335,10 +340,9 @@ fn websocket(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                let wire = ws.get_mut();
-                if std::mem::take(&mut wire.got_bytes) {
-                    awaiting_pong = false;
-                } else if awaiting_pong {
+                // A whole interval of silence: ping, and if a second one
+                // passes without a byte, the peer is gone.
+                if awaiting_pong {
                     debug!("#{id} {peer}: no answer to ping");
                     ended = Some(fail(&client, 1001, "no answer to ping"));
                 } else {
