@@ -291,6 +291,9 @@ fn websocket(
     info!("#{id} {peer}: WebSocket open ({})", request.path());
     let opened = catch_unwind(AssertUnwindSafe(|| handler.on_open(&client, &request)));
     let early = client.take_early();
+    // Headers are not needed past on_open; an idle connection keeps only
+    // what it must.
+    drop(request);
     if shared.hub.post(Event::Opened { id, early }).is_err() {
         return;
     }
