@@ -431,6 +431,16 @@ fn ratio(a: f64, b: f64) -> String {
     }
 }
 
+/// A run's rate and latency: `12,345 rt/s p50 0.61 ms p99 1.2 ms`.
+fn rate(r: &Run, unit: &str) -> String {
+    format!(
+        "{} {unit} p50 {} p99 {}",
+        commas(r.rate as u64),
+        ms(r.p50_ns),
+        ms(r.p99_ns)
+    )
+}
+
 fn cpu(r: &Run) -> String {
     if r.server_cpu.is_nan() {
         return "(cpu n/a: run too short)".into();
@@ -499,14 +509,10 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
         suite.check("wshub", &label, &w_sum);
         suite.check("simple", &label, &s_sum);
         let text = format!(
-            "{label:<LABEL$}wshub {} rt/s p50 {} p99 {} {} | simple {} rt/s p50 {} p99 {} {} | ratio {}",
-            commas(w_sum.rate as u64),
-            ms(w_sum.p50_ns),
-            ms(w_sum.p99_ns),
+            "{label:<LABEL$}wshub {} {} | simple {} {} | ratio {}",
+            rate(&w_sum, "rt/s"),
             cpu(&w_sum),
-            commas(s_sum.rate as u64),
-            ms(s_sum.p50_ns),
-            ms(s_sum.p99_ns),
+            rate(&s_sum, "rt/s"),
             cpu(&s_sum),
             ratio(w_sum.rate, s_sum.rate),
         );
@@ -574,16 +580,12 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
             ));
         }
         let text = format!(
-            "{label:<LABEL$}wshub {} deliveries/s p50 {} p99 {} lost {} ooo {} {} | simple {} deliveries/s p50 {} p99 {} lost {} ooo {} {} | ratio {}",
-            commas(w_sum.rate as u64),
-            ms(w_sum.p50_ns),
-            ms(w_sum.p99_ns),
+            "{label:<LABEL$}wshub {} lost {} ooo {} {} | simple {} lost {} ooo {} {} | ratio {}",
+            rate(&w_sum, "deliveries/s"),
             w_sum.lost,
             w_sum.out_of_order,
             cpu(&w_sum),
-            commas(s_sum.rate as u64),
-            ms(s_sum.p50_ns),
-            ms(s_sum.p99_ns),
+            rate(&s_sum, "deliveries/s"),
             s_sum.lost,
             s_sum.out_of_order,
             cpu(&s_sum),
@@ -726,15 +728,12 @@ fn connect(suite: &mut Suite) -> Result<(), String> {
     let label = format!("connect {clients:>3} clients");
     suite.check("wshub", &label, &w_sum);
     suite.check("simple", &label, &s_sum);
+    // The latencies are from connect to the 101.
     let text = format!(
-        "{label:<LABEL$}wshub {} handshakes/s, 101 after p50 {} p99 {} {} | simple {} handshakes/s, p50 {} p99 {} {} | ratio {}",
-        commas(w_sum.rate as u64),
-        ms(w_sum.p50_ns),
-        ms(w_sum.p99_ns),
+        "{label:<LABEL$}wshub {} {} | simple {} {} | ratio {}",
+        rate(&w_sum, "handshakes/s"),
         cpu(&w_sum),
-        commas(s_sum.rate as u64),
-        ms(s_sum.p50_ns),
-        ms(s_sum.p99_ns),
+        rate(&s_sum, "handshakes/s"),
         cpu(&s_sum),
         ratio(w_sum.rate, s_sum.rate),
     );

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::server::ServerProc;
 use crate::util::{self, Epoll, Errors, MS, SEC, now_ns};
-use crate::ws::{self, Conn, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG};
+use crate::ws::{self, Conn, OP_BINARY, OP_CLOSE, OP_PING};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -287,12 +287,7 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
                             }
                         }
                     }
-                    OP_PING => {
-                        out.clear();
-                        let body = c.payload(&f).to_vec();
-                        ws::encode(&mut out, OP_PONG, &body);
-                        let _ = ws::write_all(&c.stream, &out, Instant::now() + IO_TIMEOUT);
-                    }
+                    OP_PING => ws::pong(&c.stream, c.payload(&f), IO_TIMEOUT),
                     OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
                     op => failed = Some(format!("unexpected frame, opcode {op}")),
                 }
@@ -466,12 +461,7 @@ impl<'a> Fanout<'a> {
                         }
                     }
                     OP_BINARY => failed = Some("the publisher got its own message".into()),
-                    OP_PING => {
-                        let mut pong = Vec::new();
-                        let body = c.payload(&f).to_vec();
-                        ws::encode(&mut pong, OP_PONG, &body);
-                        let _ = ws::write_all(&c.stream, &pong, Instant::now() + IO_TIMEOUT);
-                    }
+                    OP_PING => ws::pong(&c.stream, c.payload(&f), IO_TIMEOUT),
                     OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
                     op => failed = Some(format!("unexpected frame, opcode {op}")),
                 }

@@ -38,6 +38,14 @@ pub fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i & 3]));
 }
 
+/// Answers a ping with a pong carrying the same payload. A failure shows
+/// up on the next read, so it is not reported here.
+pub fn pong(stream: &TcpStream, ping_payload: &[u8], timeout: Duration) {
+    let mut out = Vec::with_capacity(ping_payload.len() + 14);
+    encode(&mut out, OP_PONG, ping_payload);
+    let _ = write_all(stream, &out, Instant::now() + timeout);
+}
+
 /// Writes all of `data` to a socket, blocking or not, giving up at
 /// `deadline`.
 pub fn write_all(stream: &TcpStream, mut data: &[u8], deadline: Instant) -> io::Result<()> {
