@@ -359,8 +359,9 @@ fn websocket(
             Err(e) => ended = Some(protocol_failure(handler, &client, e)),
         }
     }
+    // The last reply (a close, say) goes to the hub; `Left` follows when
+    // this thread ends, however it ends (see `listener::Finished`).
     ws.get_mut().forward();
-    let _ = shared.hub.post(Event::Left { id });
 
     let close = ended.unwrap_or(CloseInfo {
         code: 1006,

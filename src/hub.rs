@@ -407,26 +407,30 @@ impl HubThread {
             // The bound is on what the client has not taken, not on what
             // this batch has not tried to write yet: write, then judge.
             self.flush(id);
-            let Some(c) = self.clients.get(&id) else {
-                return;
-            };
-            if c.out.len() >= self.limits.queue {
+            if self
+                .clients
+                .get(&id)
+                .is_none_or(|c| c.out.len() >= self.limits.queue)
+            {
                 self.too_slow(id);
                 return;
             }
+            // There is room now, so this takes the path below.
+            return self.queue(id, frame, closes);
         }
-        let Some(c) = self.clients.get_mut(&id) else {
-            return;
-        };
+        // One map lookup per delivery on this, the common path.
         if let Some(d) = c.explain.as_mut() {
             d.feed(&frame);
         }
         c.out.push_back(frame);
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(id);
+        }
         if closes {
             c.phase = Phase::Closing;
             self.set_deadline(id, self.limits.close_timeout);
         }
-        self.mark_dirty(id);
     }
 
     fn too_slow(&mut self, id: ClientId) {
