@@ -1,0 +1,168 @@
+//! The hub: one thread that owns the client list and is the only writer of
+//! every WebSocket.
+//!
+//! # Why this shape
+//!
+//! A connection thread sleeps in a blocking `read()` and has to receive
+//! broadcasts at the same time. tungstenite writes pongs and close replies
+//! from inside `read()`, so if two threads wrote one socket, frames could
+//! interleave or follow a close. The usual fixes cost too much here: a short
+//! read timeout burns CPU on every idle connection and adds latency; a writer
+//! thread per connection doubles the stacks; a wake-up descriptor per
+//! connection (so its thread can `poll` socket and signal together) doubles
+//! the descriptors, and with this machine's hard limit of 20,000 descriptors
+//! that caps the server below 10,000 clients.
+//!
+//! So writing is taken away from the connection threads altogether. They
+//! only read; whatever must go out (their handler's replies, tungstenite's
+//! pongs and close replies, broadcasts from anywhere) comes here as an
+//! [`Event`] on one crossbeam channel, already encoded as frame bytes. The
+//! hub appends the frames to each client's queue and writes them with a
+//! non-blocking vectored `send`, many frames in one system call. A socket
+//! that takes no more goes into the hub's `poll` set until it drains; the
+//! hub itself never blocks on a client. One writer per socket means frames
+//! never interleave, and the hub drops anything queued after a close frame.
+//!
+//! The hub sleeps in `poll(2)` on one wake-up descriptor (signalled only
+//! when it was asleep) plus the blocked sockets, with a timeout only while a
+//! deadline is pending. An idle server has no timer at all.
+
+mod thread;
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use tungstenite::Bytes;
+
+use crate::error::{Error, Result};
+use crate::handler::Message;
+use crate::sys::Waker;
+use crate::{explain, frame};
+
+/// A client's id: unique for the life of a server, starting at 1.
+pub type ClientId = u64;
+
+/// What the hub is told. Frames are encoded by the sender, off the hub's
+/// thread.
+pub(crate) enum Event {
+    /// A TCP connection was accepted; the hub keeps its socket so that it
+    /// can end it at shutdown, whatever phase it is in.
+    Accepted {
+        id: ClientId,
+        stream: Arc<TcpStream>,
+        explain: Option<Arc<explain::Conn>>,
+    },
+    /// The 101 is about to be written: from now on, frames for this
+    /// client are held until `Opened`.
+    Upgrading { id: ClientId },
+    /// `on_open` has returned; `early` is what it sent, which goes out
+    /// first, followed by what was held.
+    Opened {
+        id: ClientId,
+        early: Vec<(Bytes, bool)>,
+    },
+    /// Frames for one client; `closes` says the bytes contain a close frame.
+    Send {
+        to: ClientId,
+        frame: Bytes,
+        closes: bool,
+    },
+    /// One frame for every open client but `except`.
+    Broadcast {
+        frame: Bytes,
+        except: Option<ClientId>,
+    },
+    /// The connection thread is done with the socket.
+    Left { id: ClientId },
+    /// Close everyone with 1001 and stop once all are gone.
+    Shutdown,
+}
+
+/// A cheap, clonable handle to the hub, usable from any thread: send to
+/// one client, to all, to all but one, or close a client.
+///
+/// Sends are queued and never block on a slow client. A client whose queue
+/// is full is closed with 1008; a send to a client that has gone is
+/// dropped. An error means the server has stopped.
+#[derive(Clone)]
+pub struct Hub {
+    tx: Sender<Event>,
+    waker: Arc<Waker>,
+}
+
+impl Hub {
+    /// Sends `message` to the client `to`.
+    pub fn send(&self, to: ClientId, message: impl Into<Message>) -> Result<()> {
+        self.send_frame(to, message.into().encode(), false)
+    }
+
+    /// Sends `message` to every open client.
+    pub fn broadcast(&self, message: impl Into<Message>) -> Result<()> {
+        self.post(Event::Broadcast {
+            frame: message.into().encode(),
+            except: None,
+        })
+    }
+
+    /// Sends `message` to every open client except `except`.
+    pub fn broadcast_except(&self, except: ClientId, message: impl Into<Message>) -> Result<()> {
+        self.post(Event::Broadcast {
+            frame: message.into().encode(),
+            except: Some(except),
+        })
+    }
+
+    /// Starts the closing handshake with client `id`, after what is
+    /// already queued for it.
+    pub fn close(&self, id: ClientId, code: u16, reason: &str) -> Result<()> {
+        self.send_frame(id, frame::close(code, reason), true)
+    }
+
+    pub(crate) fn send_frame(&self, to: ClientId, frame: Bytes, closes: bool) -> Result<()> {
+        self.post(Event::Send { to, frame, closes })
+    }
+
+    pub(crate) fn post(&self, event: Event) -> Result<()> {
+        self.tx.send(event).map_err(|_| Error::Closed)?;
+        self.waker.wake();
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// The hub's settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Frames a client may have waiting before it is closed as too slow.
+    pub queue: usize,
+    /// How long a client's output may stay blocked before it is dropped.
+    pub write_timeout: Duration,
+    /// How long to wait for the closing handshake after sending a close.
+    pub close_timeout: Duration,
+}
+
+/// Starts the hub thread. Returns its handle and the thread, which ends
+/// after `Shutdown` once every client is gone, returning how many
+/// WebSocket clients it closed.
+pub(crate) fn start(
+    limits: Limits,
+    inbox: usize,
+) -> std::io::Result<(Hub, std::thread::JoinHandle<usize>)> {
+    let (tx, rx) = crossbeam_channel::bounded(inbox);
+    let waker = Arc::new(Waker::new()?);
+    let hub = Hub {
+        tx,
+        waker: waker.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("wshub-hub".into())
+        .spawn(move || thread::HubThread::new(limits, rx, waker).run())?;
+    Ok((hub, thread))
+}
