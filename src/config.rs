@@ -42,6 +42,9 @@ pub(crate) struct Config {
     pub max_message_size: usize,
     pub max_connections: usize,
     pub queue_size: usize,
+    pub queue_bytes: usize,
+    pub memory_budget: usize,
+    pub memory_wait: Duration,
     pub read_buffer_size: usize,
     pub ping_interval: Duration,
     pub head_timeout: Duration,
@@ -62,6 +65,11 @@ impl Default for Config {
             max_message_size: 1 << 20,
             max_connections: 4096,
             queue_size: 1024,
+            queue_bytes: 1 << 20,
+            // Sized for a small machine: a Raspberry Pi with 1 GiB keeps
+            // most of its memory whatever clients do.
+            memory_budget: 64 << 20,
+            memory_wait: Duration::from_secs(5),
             // tungstenite allocates its read buffer up front for every
             // connection (128 KiB by default), and zero-fills it, so every
             // byte is resident. Chat and push messages fit in 1 KiB; a

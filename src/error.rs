@@ -21,6 +21,13 @@ pub enum Error {
     Config(String),
     /// The server has stopped; nothing more can be sent.
     Closed,
+    /// The server's memory budget cannot take this message now; nothing
+    /// was queued. Only messages larger than [`SMALL`](crate::SMALL) get
+    /// this: try again later, or close the client with 1013.
+    Busy {
+        /// The size of the encoded message.
+        bytes: usize,
+    },
     /// A WebSocket protocol error on one connection.
     WebSocket(tungstenite::Error),
     /// Any other input/output error.
@@ -48,6 +55,10 @@ impl fmt::Display for Error {
             ),
             Error::Config(text) => write!(f, "invalid setting: {text}"),
             Error::Closed => write!(f, "the server has stopped; nothing more can be sent"),
+            Error::Busy { bytes } => write!(
+                f,
+                "the server's memory budget is full: a message of {bytes} bytes cannot be queued now (try again later, or raise the budget with --memory or Server::memory_budget)"
+            ),
             Error::WebSocket(e) => write!(f, "WebSocket error: {e}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }

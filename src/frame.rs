@@ -1,11 +1,10 @@
 //! Server-to-client frames, encoded once and shared.
 //!
 //! A server frame is never masked, so the same bytes are right for every
-//! client: a broadcast is encoded here once and the hub hands the one buffer
-//! to every socket (`Bytes` clones are reference counts, not copies).
+//! client: a broadcast is encoded here once, counted against the memory
+//! budget once (see `budget`), and the hub hands the one buffer to every
+//! socket (`Bytes` clones are reference counts, not copies).
 //! Reading client frames is tungstenite's job; see `connection`.
-
-use tungstenite::Bytes;
 
 /// The opcodes wshub sends (RFC 6455 section 5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +17,7 @@ pub(crate) enum Opcode {
 }
 
 /// Encodes one unfragmented, unmasked frame.
-pub(crate) fn encode(opcode: Opcode, payload: &[u8]) -> Bytes {
+pub(crate) fn encode(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 10);
     // FIN set, no RSV bits: "RSV1, RSV2, RSV3: 1 bit each. MUST be 0 unless
     // an extension is negotiated that defines meanings for non-zero values."
@@ -38,13 +37,13 @@ pub(crate) fn encode(opcode: Opcode, payload: &[u8]) -> Bytes {
         }
     }
     out.extend_from_slice(payload);
-    Bytes::from(out)
+    out
 }
 
 /// Encodes a close frame: a 2-byte status code and a UTF-8 reason.
 /// "All control frames MUST have a payload length of 125 bytes or less", so
 /// the reason is cut, on a character boundary, to fit in 123 bytes.
-pub(crate) fn close(code: u16, reason: &str) -> Bytes {
+pub(crate) fn close(code: u16, reason: &str) -> Vec<u8> {
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {
         end -= 1;

@@ -57,7 +57,7 @@ impl Message {
     }
 
     /// The whole frame as it goes on the wire.
-    pub(crate) fn encode(&self) -> Bytes {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         match self {
             Message::Text(t) => frame::encode(Opcode::Text, t.as_bytes()),
             Message::Binary(b) => frame::encode(Opcode::Binary, b),
@@ -205,16 +205,20 @@ impl Client {
         &self.hub
     }
 
-    /// Sends a message to this client. It is queued; an error means the
+    /// Sends a message to this client. It is queued and this returns at
+    /// once, as [`Hub::send`] does: [`Error::Busy`] if the message is
+    /// larger than [`SMALL`](crate::SMALL) and the server's memory budget
+    /// cannot take it now (nothing is queued), [`Error::Closed`] if the
     /// server is stopping.
     pub fn send(&self, message: impl Into<Message>) -> Result<()> {
-        let frame = message.into().encode();
+        let frame = self.hub.counted(message.into().encode())?;
         self.queue(frame, false)
     }
 
     /// Starts the closing handshake with `code` and a short `reason`.
     pub fn close(&self, code: u16, reason: &str) -> Result<()> {
-        self.queue(frame::close(code, reason), true)
+        let frame = self.hub.counted(frame::close(code, reason))?;
+        self.queue(frame, true)
     }
 
     fn queue(&self, frame: Bytes, closes: bool) -> Result<()> {

@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+mod budget;
 mod config;
 mod connection;
 mod error;
@@ -59,6 +60,7 @@ pub mod modes;
 mod server;
 mod sys;
 
+pub use budget::SMALL;
 pub use error::{Error, Result};
 pub use explain::accept_steps;
 pub use handler::{Client, CloseInfo, Handler, Message, Refusal};

@@ -23,13 +23,19 @@ fn cli() -> Command {
         .arg(Arg::new("ws-path").long("ws-path").value_name("PATH").default_value("/ws")
             .help("Path of the WebSocket endpoint"))
         .arg(Arg::new("max-message").long("max-message").value_name("BYTES").value_parser(size)
-            .help("Largest message accepted; bigger ones close with 1009 [default: 64K in chat, 16M otherwise]"))
+            .help("Largest message accepted; bigger ones close with 1009 [default: 64K in chat, 1M otherwise]"))
         .arg(Arg::new("max-connections").long("max-connections").value_name("N")
             .value_parser(value_parser!(usize)).default_value("4096")
             .help("Most connections at once; more get 503"))
         .arg(Arg::new("queue").long("queue").value_name("MESSAGES")
             .value_parser(value_parser!(usize)).default_value("1024")
             .help("Messages that may wait for one client before it is closed with 1008 (too slow)"))
+        .arg(Arg::new("queue-bytes").long("queue-bytes").value_name("BYTES").value_parser(size)
+            .default_value("1M")
+            .help("Bytes that may wait for one client; over it, a client that takes nothing for 2 s is closed with 1008"))
+        .arg(Arg::new("memory").long("memory").value_name("BYTES").value_parser(size)
+            .default_value("64M")
+            .help("Memory budget for message data (large messages being read, everything queued to send); a large message that finds no room for 5 s is refused with 1013"))
         .arg(Arg::new("read-buffer").long("read-buffer").value_name("BYTES").value_parser(size)
             .default_value("1K").help("Read buffer allocated per connection; also the most read per system call"))
         .arg(Arg::new("ping-interval").long("ping-interval").value_name("SECONDS")
@@ -102,10 +108,13 @@ fn raise_fd_limit() {
 
 fn configure(m: &ArgMatches) -> Server {
     let mode = m.get_one::<String>("mode").map(String::as_str);
+    // Chat lines are short; 1 MiB elsewhere, as Python's websockets has,
+    // holds a photo or a data blob while the 64 MiB budget still holds
+    // dozens of such messages at once.
     let default_max = if mode == Some("chat") {
         64 << 10
     } else {
-        16 << 20
+        1 << 20
     };
     let www = m
         .get_one::<String>("www")
@@ -125,6 +134,8 @@ fn configure(m: &ArgMatches) -> Server {
                 .expect("has a default"),
         )
         .queue_size(*m.get_one::<usize>("queue").expect("has a default"))
+        .queue_bytes(*m.get_one::<usize>("queue-bytes").expect("has a default"))
+        .memory_budget(*m.get_one::<usize>("memory").expect("has a default"))
         .read_buffer_size(*m.get_one::<usize>("read-buffer").expect("has a default"))
         .ping_interval(secs("ping-interval"))
         .head_timeout(secs("head-timeout"))

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use log::info;
 
+use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::handler::Handler;
@@ -86,6 +87,38 @@ impl Server {
     /// 1008 as too slow. Default 1024.
     pub fn queue_size(mut self, messages: usize) -> Server {
         self.config.queue_size = messages;
+        self
+    }
+
+    /// How many bytes may wait for one client before, if it also takes
+    /// nothing for 2 seconds, it is closed with 1008 as too slow. A client
+    /// that keeps reading is never closed by this bound, however many
+    /// large messages are sent to it in a row. Default 1 MiB.
+    pub fn queue_bytes(mut self, bytes: usize) -> Server {
+        self.config.queue_bytes = bytes;
+        self
+    }
+
+    /// The memory budget: the most bytes of message data the server holds
+    /// at once, counting large messages being read and every frame queued
+    /// to go out (a broadcast once, however many clients it goes to).
+    /// Messages of at most [`SMALL`](crate::SMALL) bytes never wait for
+    /// it; each connection may hold one such message being read besides.
+    /// A large message that does not fit waits (its connection stops
+    /// reading) for up to [`memory_wait`](Server::memory_wait), then is
+    /// refused with close code 1013; a large send that does not fit gets
+    /// [`Error::Busy`]. Must hold at least two of the largest messages (one
+    /// as it is read, one as it is sent). Default 64 MiB.
+    pub fn memory_budget(mut self, bytes: usize) -> Server {
+        self.config.memory_budget = bytes;
+        self
+    }
+
+    /// How long a connection reading a large message may wait for room in
+    /// the memory budget before it is closed with 1013 (try again later).
+    /// Default 5 s.
+    pub fn memory_wait(mut self, wait: Duration) -> Server {
+        self.config.memory_wait = wait;
         self
     }
 
@@ -174,6 +207,13 @@ impl Server {
                 "queue size and connection limit must be at least 1".into(),
             ));
         }
+        if config.max_message_size > config.memory_budget / 2 {
+            return Err(Error::Config(format!(
+                "the memory budget ({}) must hold two of the largest messages (2 x {}): one as it is read, one as it is sent; raise it with --memory, or lower --max-message",
+                human(config.memory_budget),
+                human(config.max_message_size)
+            )));
+        }
         let www = match &config.www {
             Some(dir) => match dir.canonicalize() {
                 Ok(real) if real.is_dir() => Some(real),
@@ -189,10 +229,12 @@ impl Server {
 
         let limits = hub::Limits {
             queue: config.queue_size,
+            queue_bytes: config.queue_bytes,
             write_timeout: config.write_timeout,
             close_timeout: config.close_timeout,
         };
-        let (hub, hub_thread) = hub::start(limits, 4096)?;
+        let budget = Budget::new(config.memory_budget);
+        let (hub, hub_thread) = hub::start(limits, 4096, budget)?;
         let stop = Arc::new(Stop::new()?);
         let shared = Arc::new(Shared {
             config,
@@ -222,6 +264,15 @@ impl Server {
         let running = self.start(handler)?;
         running.wait();
         Ok(())
+    }
+}
+
+/// A size for people: `64 MiB`, `512 KiB`, `100 bytes`.
+fn human(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
     }
 }
 

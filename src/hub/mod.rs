@@ -27,6 +27,7 @@
 //! when it was asleep) plus the blocked sockets, with a timeout only while a
 //! deadline is pending. An idle server has no timer at all.
 
+mod outbox;
 mod thread;
 
 use std::net::TcpStream;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use tungstenite::Bytes;
 
+use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::handler::Message;
 use crate::sys::Waker;
@@ -83,33 +85,48 @@ pub(crate) enum Event {
 /// A cheap, clonable handle to the hub, usable from any thread: send to
 /// one client, to all, to all but one, or close a client.
 ///
-/// Sends are queued and never block on a slow client. A client whose queue
-/// is full is closed with 1008; a send to a client that has gone is
-/// dropped. An error means the server has stopped.
+/// Sends never block on a slow client, and never wait for memory:
+/// - a message is encoded once and counted against the server's memory
+///   budget until every socket it was queued for has taken it;
+/// - a message of at most [`SMALL`](crate::SMALL) bytes is always queued;
+///   a larger one that does not fit in the budget now is refused with
+///   [`Error::Busy`] and nothing is queued, so a caller holding a lock is
+///   never held up, and can try again later, tell its client, or close it
+///   (the binary's echo and broadcast modes close the sender with 1013);
+/// - a client that does not keep up is closed with 1008 (see
+///   [`Server::queue_size`](crate::Server::queue_size) and
+///   [`Server::queue_bytes`](crate::Server::queue_bytes)), and a send to a
+///   client that has gone is dropped.
+///
+/// [`Error::Closed`] means the server has stopped.
 #[derive(Clone)]
 pub struct Hub {
     tx: Sender<Event>,
     waker: Arc<Waker>,
+    budget: Arc<Budget>,
 }
 
 impl Hub {
     /// Sends `message` to the client `to`.
     pub fn send(&self, to: ClientId, message: impl Into<Message>) -> Result<()> {
-        self.send_frame(to, message.into().encode(), false)
+        let frame = self.counted(message.into().encode())?;
+        self.send_frame(to, frame, false)
     }
 
     /// Sends `message` to every open client.
     pub fn broadcast(&self, message: impl Into<Message>) -> Result<()> {
+        let frame = self.counted(message.into().encode())?;
         self.post(Event::Broadcast {
-            frame: message.into().encode(),
+            frame,
             except: None,
         })
     }
 
     /// Sends `message` to every open client except `except`.
     pub fn broadcast_except(&self, except: ClientId, message: impl Into<Message>) -> Result<()> {
+        let frame = self.counted(message.into().encode())?;
         self.post(Event::Broadcast {
-            frame: message.into().encode(),
+            frame,
             except: Some(except),
         })
     }
@@ -117,7 +134,27 @@ impl Hub {
     /// Starts the closing handshake with client `id`, after what is
     /// already queued for it.
     pub fn close(&self, id: ClientId, code: u16, reason: &str) -> Result<()> {
-        self.send_frame(id, frame::close(code, reason), true)
+        let frame = self.counted(frame::close(code, reason))?;
+        self.send_frame(id, frame, true)
+    }
+
+    /// Bytes of message data the server holds now, counted against its
+    /// memory budget: messages being read, and frames not yet written to
+    /// every client they were sent to. Zero when nothing is in flight.
+    pub fn memory_in_use(&self) -> usize {
+        self.budget.used()
+    }
+
+    /// Counts an encoded frame against the budget; `Busy` if it is large
+    /// and does not fit now.
+    pub(crate) fn counted(&self, frame: Vec<u8>) -> Result<Bytes> {
+        self.budget
+            .frame(frame)
+            .map_err(|frame| Error::Busy { bytes: frame.len() })
+    }
+
+    pub(crate) fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     pub(crate) fn send_frame(&self, to: ClientId, frame: Bytes, closes: bool) -> Result<()> {
@@ -142,6 +179,9 @@ impl std::fmt::Debug for Hub {
 pub(crate) struct Limits {
     /// Frames a client may have waiting before it is closed as too slow.
     pub queue: usize,
+    /// Bytes a client may have waiting before, if it also takes nothing
+    /// for [`STALL`], it is closed as too slow.
+    pub queue_bytes: usize,
     /// How long a client's output may stay blocked before it is dropped.
     pub write_timeout: Duration,
     /// How long to wait for the closing handshake after sending a close.
@@ -154,15 +194,17 @@ pub(crate) struct Limits {
 pub(crate) fn start(
     limits: Limits,
     inbox: usize,
+    budget: Arc<Budget>,
 ) -> std::io::Result<(Hub, std::thread::JoinHandle<usize>)> {
     let (tx, rx) = crossbeam_channel::bounded(inbox);
     let waker = Arc::new(Waker::new()?);
     let hub = Hub {
         tx,
         waker: waker.clone(),
+        budget: budget.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("wshub-hub".into())
-        .spawn(move || thread::HubThread::new(limits, rx, waker).run())?;
+        .spawn(move || thread::HubThread::new(limits, rx, waker, budget).run())?;
     Ok((hub, thread))
 }

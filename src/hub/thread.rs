@@ -1,7 +1,7 @@
 //! The hub's thread: takes events, queues frames, writes sockets, and
 //! keeps the deadlines of blocked output and pending closes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -11,13 +11,21 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use log::{debug, info, warn};
 use tungstenite::Bytes;
 
+use super::outbox::Outbox;
 use super::{ClientId, Event, Limits};
+use crate::budget::Budget;
 use crate::sys::{self, Interest, PollFd, Waker};
 use crate::{explain, frame};
 
 /// How many events the hub takes before it writes what they produced: big
 /// enough to batch a burst, small enough to keep latency low.
 const BATCH: usize = 1024;
+
+/// How long a client over its byte bound may go without taking a single
+/// byte before it is closed as too slow. A client that reads, however far
+/// behind, takes bytes every few milliseconds; one that has stopped takes
+/// none.
+pub(crate) const STALL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, PartialEq, Eq)]
 enum Phase {
@@ -39,10 +47,9 @@ enum Phase {
 struct Client {
     stream: Arc<TcpStream>,
     phase: Phase,
-    /// Frames waiting to be written; the first may be partly written.
-    out: VecDeque<Bytes>,
-    /// How much of `out[0]` is already written.
-    written: usize,
+    out: Outbox,
+    /// When the socket last took bytes, or the queue was last empty.
+    progress: Instant,
     /// Set while output is blocked, or a close is awaiting its reply.
     deadline: Option<Instant>,
     /// In the list of clients to write this round.
@@ -66,10 +73,16 @@ pub(super) struct HubThread {
     closed_at_shutdown: usize,
     /// Reused by broadcasts for the list of recipients.
     scratch: Vec<ClientId>,
+    budget: Arc<Budget>,
 }
 
 impl HubThread {
-    pub(super) fn new(limits: Limits, rx: Receiver<Event>, waker: Arc<Waker>) -> Self {
+    pub(super) fn new(
+        limits: Limits,
+        rx: Receiver<Event>,
+        waker: Arc<Waker>,
+        budget: Arc<Budget>,
+    ) -> Self {
         HubThread {
             limits,
             rx,
@@ -80,6 +93,7 @@ impl HubThread {
             stopping: false,
             closed_at_shutdown: 0,
             scratch: Vec::new(),
+            budget,
         }
     }
 
@@ -101,6 +115,9 @@ impl HubThread {
             }
             for id in std::mem::take(&mut self.dirty) {
                 self.flush(id);
+            }
+            if self.budget.over() {
+                self.shed();
             }
             if disconnected && !self.stopping {
                 // Every handle is gone: nobody can ask for a shutdown any
@@ -159,8 +176,8 @@ impl HubThread {
                     Client {
                         stream,
                         phase: Phase::Http,
-                        out: VecDeque::new(),
-                        written: 0,
+                        out: Outbox::default(),
+                        progress: Instant::now(),
                         deadline: None,
                         dirty: false,
                         reader_done: false,
@@ -269,7 +286,11 @@ impl HubThread {
         if let Some(d) = c.explain.as_mut() {
             d.feed(&frame);
         }
-        c.out.push_back(frame);
+        if c.out.is_empty() {
+            // Nothing was owed, so the client was not behind until now.
+            c.progress = Instant::now();
+        }
+        c.out.push(frame);
         if !c.dirty {
             c.dirty = true;
             self.dirty.push(id);
@@ -277,15 +298,46 @@ impl HubThread {
         if closes {
             c.phase = Phase::Closing;
             self.set_deadline(id, self.limits.close_timeout);
+        } else if c.out.bytes() > self.limits.queue_bytes {
+            // Over the byte bound: judged by whether the client keeps
+            // taking bytes, not by the size of one burst, so a reader that
+            // is sent several large messages in a row is never cut off.
+            let judge = c.progress + STALL;
+            if c.deadline.is_none_or(|d| d > judge) {
+                if c.deadline.is_none() {
+                    self.watched.push(id);
+                }
+                c.deadline = Some(judge);
+            }
         }
     }
 
     fn too_slow(&mut self, id: ClientId) {
         warn!(
-            "client {id}: outbound queue full ({} frames), closing it with 1008",
+            "client {id}: outbound queue full ({} frames), closing it with 1008 (raise --queue if clients are expected to fall this far behind)",
             self.limits.queue
         );
         self.close_now(id, 1008, "too slow: outbound queue full");
+    }
+
+    /// Small frames have taken the budget past its limit (large ones are
+    /// refused before that): close the client holding the most output it
+    /// does not read. One per batch, so a reader that is merely behind
+    /// keeps its chance to catch up while the worst offenders go first.
+    fn shed(&mut self) {
+        let worst = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Open && c.deadline.is_some())
+            .max_by_key(|(_, c)| c.out.bytes())
+            .filter(|(_, c)| c.out.bytes() > crate::SMALL)
+            .map(|(id, c)| (*id, c.out.bytes()));
+        if let Some((id, bytes)) = worst {
+            warn!(
+                "client {id}: the memory budget is full and {bytes} bytes wait for this client, which does not read them; closing it with 1008 (raise --memory to allow more)"
+            );
+            self.close_now(id, 1008, "too slow: server memory budget full");
+        }
     }
 
     /// Sends a close frame ahead of anything still queued (but after a
@@ -297,13 +349,13 @@ impl HubThread {
         if c.phase != Phase::Open {
             return;
         }
-        let keep = usize::from(c.written > 0);
-        c.out.truncate(keep);
-        let close = frame::close(code, reason);
+        c.out.drop_unstarted();
+        // A close frame is small: the budget always takes it.
+        let close = self.budget.small(frame::close(code, reason));
         if let Some(d) = c.explain.as_mut() {
             d.feed(&close);
         }
-        c.out.push_back(close);
+        c.out.push(close);
         c.phase = Phase::Closing;
         self.set_deadline(id, self.limits.close_timeout);
         self.mark_dirty(id);
@@ -357,42 +409,16 @@ impl HubThread {
             return;
         };
         c.dirty = false;
-        let mut failed = None;
-        while !c.out.is_empty() {
-            let mut bufs: [&[u8]; sys::MAX_IOVECS] = [&[]; sys::MAX_IOVECS];
-            let mut n = 0;
-            for (i, f) in c.out.iter().take(sys::MAX_IOVECS).enumerate() {
-                bufs[i] = if i == 0 { &f[c.written..] } else { f };
-                n += 1;
-            }
-            match sys::send_vectored_nonblocking(c.stream.as_raw_fd(), &bufs[..n]) {
-                Ok(mut sent) => {
-                    while sent > 0 {
-                        let left = c.out[0].len() - c.written;
-                        if sent >= left {
-                            sent -= left;
-                            c.out.pop_front();
-                            c.written = 0;
-                        } else {
-                            c.written += sent;
-                            sent = 0;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+        match c.out.write_to(c.stream.as_raw_fd()) {
+            Ok(0) => {}
+            Ok(_) => c.progress = Instant::now(),
+            Err(e) => {
+                debug!("client {id}: write failed: {e}");
+                self.abandon(id);
+                return;
             }
         }
-        let drained = c.out.is_empty();
-        if let Some(e) = failed {
-            debug!("client {id}: write failed: {e}");
-            self.abandon(id);
-            return;
-        }
-        if drained {
+        if c.out.is_empty() {
             if c.reader_done {
                 self.remove(id);
             } else if c.phase == Phase::Open {
@@ -444,7 +470,28 @@ impl HubThread {
                 continue;
             };
             c.deadline = None;
-            if c.phase == Phase::Open {
+            if c.phase == Phase::Open && !c.reader_done {
+                // Output deadlines run from the last byte the client took:
+                // one that is behind but reading gets a new one.
+                let idle = now.saturating_duration_since(c.progress);
+                if c.out.bytes() > self.limits.queue_bytes {
+                    if idle < STALL {
+                        c.deadline = Some(c.progress + STALL);
+                        continue;
+                    }
+                    warn!(
+                        "client {id}: {} bytes wait for it and it took none for {STALL:?}; closing it with 1008 (raise --queue-bytes if clients are expected to fall this far behind)",
+                        c.out.bytes()
+                    );
+                    self.close_now(id, 1008, "too slow: outbound queue full");
+                    continue;
+                }
+                if idle < self.limits.write_timeout {
+                    c.deadline = Some(c.progress + self.limits.write_timeout);
+                    continue;
+                }
+                info!("client {id}: output blocked too long, dropping the connection");
+            } else if c.phase == Phase::Open {
                 info!("client {id}: output blocked too long, dropping the connection");
             } else {
                 debug!("client {id}: closing handshake timed out");
@@ -461,7 +508,6 @@ impl HubThread {
             return;
         };
         c.out.clear();
-        c.written = 0;
         let _ = c.stream.shutdown(Shutdown::Both);
         if c.reader_done {
             self.remove(id);

@@ -215,7 +215,11 @@ impl Handler for Chat {
             js(&text),
             now_ms()
         );
-        let _ = client.hub().broadcast(msg);
+        // A refused message is the sender's to retry; the lock is not held
+        // up, since a send never waits.
+        if let Err(crate::Error::Busy { .. }) = client.hub().broadcast(msg) {
+            let _ = client.send(error("the server is busy: message not sent, try again"));
+        }
     }
 
     fn on_close(&self, client: &Client, _close: &CloseInfo) {

@@ -8,3 +8,20 @@ mod echo;
 pub use broadcast::Relay;
 pub use chat::Chat;
 pub use echo::Echo;
+
+use log::warn;
+
+use crate::Client;
+
+/// The sender of a large message the memory budget cannot take now is
+/// told to come back later: "1013 indicates that the service is
+/// experiencing overload" (IANA WebSocket Close Code registry, "Try Again
+/// Later").
+fn busy(client: &Client) {
+    warn!(
+        "#{} {}: the memory budget is full; closing with 1013 (raise --memory to hold more large messages at once)",
+        client.id(),
+        client.peer()
+    );
+    let _ = client.close(1013, "server busy, try again later");
+}

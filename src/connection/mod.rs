@@ -1,0 +1,198 @@
+//! One connection's thread: read the HTTP head, then either answer it
+//! (static file or error) or complete the WebSocket handshake and read
+//! frames until the connection ends.
+//!
+//! After the handshake this thread only ever reads. What it must send
+//! (handler replies, and the pongs and close replies tungstenite writes from
+//! inside `read()`) goes to the hub, the socket's one writer; see `hub`.
+//!
+//! The parts, in the order a connection meets them: this module reads the
+//! head and routes it; `websocket` runs the frame loop; `wire` is the socket
+//! as tungstenite sees it; `gate` is the part of it that keeps a large
+//! message from being buffered before the memory budget has room for it.
+
+mod gate;
+mod websocket;
+mod wire;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use log::{debug, info, warn};
+
+use crate::http::{self, HeadError, Request};
+use crate::hub::{ClientId, Event};
+use crate::server::Shared;
+use crate::{explain, files, handshake};
+
+/// Serves one accepted connection to the end.
+pub(crate) fn serve(
+    id: ClientId,
+    stream: Arc<TcpStream>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    explain: Option<Arc<explain::Conn>>,
+) {
+    let cfg = &shared.config;
+    let (request, rest) = match http::read_head(&stream, peer, cfg.max_head_size, cfg.head_timeout)
+    {
+        Ok(head) => head,
+        Err(e) => {
+            let (status, text) = match e {
+                HeadError::Silent => return,
+                HeadError::TooSlow => (408, "the request head took too long".to_string()),
+                HeadError::TooLarge => (431, "the request head is too large".to_string()),
+                HeadError::Malformed(why) => (400, why),
+            };
+            debug!("#{id} {peer}: {status} {text}");
+            answer(
+                &stream,
+                &http::error_response(status, "", &text, false),
+                shared,
+            );
+            return;
+        }
+    };
+    debug!(
+        "#{id} {peer}: request head:\n{}",
+        String::from_utf8_lossy(&request.raw).trim_end()
+    );
+    if explain.is_some() {
+        explain::request(id, &request.raw);
+    }
+    match route(id, &request, shared) {
+        Route::Answer(status, bytes) => {
+            debug!(
+                "#{id} {peer}: {} {} -> {status}",
+                request.method(),
+                request.path()
+            );
+            if explain.is_some() {
+                explain::response(id, &bytes);
+            }
+            answer(&stream, &bytes, shared);
+        }
+        Route::Upgrade(key) => {
+            let response = handshake::response(&key);
+            debug!(
+                "#{id} {peer}: response head:\n{}",
+                String::from_utf8_lossy(&response).trim_end()
+            );
+            if explain.is_some() {
+                explain::accept(id, &key);
+                explain::response(id, &response);
+            }
+            // From `Upgrading` the hub holds what others send to this
+            // client, and writes nothing until `Opened`: this thread is the
+            // socket's only writer until then, so the 101 goes straight out.
+            if shared.hub.post(Event::Upgrading { id }).is_ok()
+                && (&*stream).write_all(&response).is_ok()
+            {
+                let decoder = explain.map(|c| explain::Decoder::new(id, explain::Side::Client, c));
+                websocket::run(id, stream, request, rest, shared, decoder);
+            }
+        }
+    }
+}
+
+/// What to do with a request.
+enum Route {
+    /// Send this whole HTTP response (status, bytes) and close.
+    Answer(u16, Vec<u8>),
+    /// Complete the WebSocket handshake for this key.
+    Upgrade(String),
+}
+
+/// Decides a request: an upgrade on the WebSocket path that passes every
+/// check becomes a WebSocket; anything else gets an HTTP answer.
+fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
+    let cfg = &shared.config;
+    let on_ws_path = request.path() == cfg.ws_path;
+    let head_only = request.method() == "HEAD";
+    let error = |status: u16, extra: &str, text: &str| {
+        Route::Answer(status, http::error_response(status, extra, text, head_only))
+    };
+    if handshake::is_upgrade(request) {
+        if !on_ws_path {
+            return error(
+                404,
+                "",
+                &format!("no WebSocket endpoint here; it is at {}", cfg.ws_path),
+            );
+        }
+        let key = match handshake::check(request, &cfg.origins) {
+            Ok(key) => key,
+            Err(r) => {
+                info!(
+                    "#{id} {}: handshake refused: {} {}",
+                    request.peer(),
+                    r.status,
+                    r.reason
+                );
+                return error(r.status, r.extra, &r.reason);
+            }
+        };
+        return match catch_unwind(AssertUnwindSafe(|| shared.handler.on_handshake(request))) {
+            Ok(Ok(())) => Route::Upgrade(key),
+            Ok(Err(refusal)) => {
+                info!(
+                    "#{id} {}: refused by the handler: {} {}",
+                    request.peer(),
+                    refusal.status,
+                    refusal.reason
+                );
+                let status = if (400..600).contains(&refusal.status) {
+                    refusal.status
+                } else {
+                    403
+                };
+                error(status, "", &refusal.reason)
+            }
+            Err(_) => {
+                warn!("#{id} {}: handler panicked in on_handshake", request.peer());
+                error(500, "", "internal error")
+            }
+        };
+    }
+    if !matches!(request.method(), "GET" | "HEAD") {
+        return error(
+            405,
+            "Allow: GET, HEAD\r\n",
+            "only GET and HEAD are served here",
+        );
+    }
+    if on_ws_path {
+        let host = request.header("Host").unwrap_or("this-server");
+        let text = format!(
+            "this is a WebSocket endpoint: connect with ws://{host}{}",
+            cfg.ws_path
+        );
+        return error(426, "Upgrade: websocket\r\n", &text);
+    }
+    match &shared.www {
+        Some(root) => {
+            let (status, bytes) = files::respond(root, request.path(), head_only);
+            Route::Answer(status, bytes)
+        }
+        None => error(404, "", "no such file"),
+    }
+}
+
+/// Sends a whole HTTP response, then lets the client close first, so the
+/// response is not lost to a reset (a close with unread input sends RST).
+fn answer(stream: &TcpStream, bytes: &[u8], shared: &Shared) {
+    http::send(stream, bytes, shared.config.head_timeout);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut sink = [0u8; 512];
+    let _ = stream.set_read_timeout(Some(shared.config.close_timeout));
+    let mut s = stream;
+    let mut budget = 64 * 1024;
+    while let Ok(n @ 1..) = s.read(&mut sink) {
+        budget -= n.min(budget);
+        if budget == 0 {
+            break;
+        }
+    }
+}

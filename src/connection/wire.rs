@@ -1,0 +1,76 @@
+//! The socket as tungstenite sees it: reads come from the network through
+//! the gate; writes (tungstenite's pongs and close replies) are collected
+//! and handed to the hub, the socket's one writer.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use super::gate::Gate;
+use crate::explain;
+use crate::frame;
+use crate::hub::{ClientId, Event};
+use crate::server::Shared;
+
+pub(super) struct Wire {
+    pub id: ClientId,
+    pub stream: Arc<TcpStream>,
+    pub shared: Arc<Shared>,
+    pub replies: Vec<u8>,
+    /// Bytes were read since the connection loop last looked.
+    pub got_bytes: bool,
+    /// `--explain`: prints each incoming frame as its bytes arrive.
+    pub explain: Option<explain::Decoder>,
+    pub gate: Gate,
+    /// Bytes the client sent behind its request head, read before the
+    /// socket so that they pass the gate too.
+    pub early: io::Cursor<Vec<u8>>,
+}
+
+impl Wire {
+    /// Hands collected replies to the hub, which writes them in order with
+    /// everything else for this client.
+    pub(super) fn forward(&mut self) {
+        if !self.replies.is_empty() {
+            let wire = (self.shared.hub.budget()).small(std::mem::take(&mut self.replies));
+            let closes = frame::contains_close(&wire);
+            let _ = self.shared.hub.post(Event::Send {
+                to: self.id,
+                frame: wire,
+                closes,
+            });
+        }
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // A pong owed for a ping must go out before this thread sleeps.
+        self.forward();
+        let (stream, got_bytes, explain) = (&self.stream, &mut self.got_bytes, &mut self.explain);
+        let early = &mut self.early;
+        self.gate.read(buf, |raw| {
+            if (early.position() as usize) < early.get_ref().len() {
+                return early.read(raw);
+            }
+            let n = (&**stream).read(raw)?;
+            *got_bytes |= n > 0;
+            // What the client sent, before the gate cuts anything.
+            if let Some(d) = explain.as_mut() {
+                d.feed(&raw[..n]);
+            }
+            Ok(n)
+        })
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.replies.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
