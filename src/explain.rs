@@ -416,6 +416,9 @@ fn close_meaning(code: u16) -> &'static str {
         1009 => "message too big",
         1010 => "a required extension was not negotiated",
         1011 => "unexpected condition on the server",
+        // Registered with IANA after RFC 6455 (section 11.7's registry).
+        1012 => "service restart",
+        1013 => "try again later (the server is overloaded: its memory budget is full)",
         1004 | 1005 | 1006 | 1015 => "reserved: must never be sent in a frame",
         3000..=3999 => "registered for libraries and frameworks",
         4000..=4999 => "private use by applications",
@@ -436,6 +439,13 @@ mod tests {
             "b37a4f2cc0624f1690f64606cf385945b2bec4ea"
         );
         assert!(accept_steps("", &a).contains("258EAFA5-E914-47DA-95CA-C5AB0DC85B11"));
+    }
+
+    #[test]
+    fn close_codes_are_named() {
+        assert!(close_meaning(1009).contains("too big"));
+        assert!(close_meaning(1013).contains("try again later"));
+        assert!(close_meaning(1005).contains("never be sent"));
     }
 
     #[test]

@@ -98,6 +98,15 @@ fn user_errors_are_one_line_and_exit_non_zero() {
         "{err}"
     );
 
+    // A message limit the memory budget cannot hold twice.
+    let (code, err) = fail(&["--addr", "127.0.0.1:0", "--max-message", "64M"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("memory budget (64 MiB)") && err.contains("--memory"),
+        "{err}"
+    );
+
     for (args, says) in [
         (
             &["--mode", "karaoke"][..],
@@ -128,6 +137,8 @@ fn help_lists_the_limits_with_their_defaults() {
         "--max-message",
         "--max-connections",
         "--queue",
+        "--queue-bytes",
+        "--memory",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

@@ -26,6 +26,21 @@
 //! The hub sleeps in `poll(2)` on one wake-up descriptor (signalled only
 //! when it was asleep) plus the blocked sockets, with a timeout only while a
 //! deadline is pending. An idle server has no timer at all.
+//!
+//! # Memory
+//!
+//! Every frame counts against the server's memory budget (`budget`) from
+//! its encoding until the last queue holding it has written or dropped it,
+//! so a broadcast counts once. What one client may hold is bounded two
+//! ways: by count (`--queue` frames, judged at once, after a write), and by
+//! bytes (`--queue-bytes`, judged by progress: over it, a client that takes
+//! nothing for `thread::STALL` (2 s) is closed with 1008, while one that keeps
+//! reading is never cut off). Large frames are refused before they could
+//! take the budget past its limit; small ones never are, and when they have
+//! taken it past, the hub closes the blocked client holding the most.
+//!
+//! The modules: this one is the handle and its events; `thread` is the
+//! hub's loop; `outbox` is one client's queue and how it is written.
 
 mod outbox;
 mod thread;
