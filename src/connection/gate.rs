@@ -19,7 +19,7 @@
 //!   WebSocket Connection_", RFC 6455 section 8.1);
 //! - holds back a header that has not fully arrived (14 bytes at most);
 //! - counts the payload each data message announces. Past
-//!   [`SMALL`](crate::SMALL) it takes the message's bytes from the budget
+//!   [`SMALL`] it takes the message's bytes from the budget
 //!   before they may be buffered; if there is no room, the thread waits
 //!   (it does not read, and TCP pushes back on the sender) for up to the
 //!   configured time, then refuses with 1013. A message over the size

@@ -195,7 +195,7 @@ pub(crate) struct Limits {
     /// Frames a client may have waiting before it is closed as too slow.
     pub queue: usize,
     /// Bytes a client may have waiting before, if it also takes nothing
-    /// for [`STALL`], it is closed as too slow.
+    /// for `thread::STALL`, it is closed as too slow.
     pub queue_bytes: usize,
     /// How long a client's output may stay blocked before it is dropped.
     pub write_timeout: Duration,
