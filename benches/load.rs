@@ -16,16 +16,27 @@
 //!   reordering must be zero;
 //! - idle: 1,000 and 10,000 idle connections: RSS per connection, threads,
 //!   CPU while idle;
-//! - connect: 32 clients connecting, upgrading and closing in a loop.
+//! - connect: 32 clients connecting, upgrading and closing in a loop;
+//! - hostile (wshub only, not in the smoke test): 40 clients each sending
+//!   one 15 MiB message in 1 MiB fragments and never reading, in echo mode
+//!   with the default flags and with `--max-message 16M`; then, in
+//!   broadcast mode, 10 subscribers that never read and 4 publishers
+//!   sending 4 messages of 4 MiB. Each shows the server's peak RSS, a
+//!   normal client's round trips meanwhile, and how the server ended the
+//!   hostile connections, within 20 s.
 //!
-//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect`;
+//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,hostile`;
 //! `--window N` (the small fan-out window, default 64);
 //! `--simple-timeout-ms N` (the simple broadcast's read timeout, default 10);
 //! `--queue N` (wshub's `--queue` in fan-out; by default one that holds
-//! the window, so that no client is closed as too slow).
+//! the window, so that no client is closed as too slow);
+//! `--hostile-args "ARGS"` (more wshub flags for the hostile runs,
+//! appended to the server's command line, e.g. `"--memory 64M"`).
 //! Server logs go to `target/bench-logs/`. The exit status is non-zero if
 //! any run saw an error, a lost or reordered message.
 
+#[path = "load/hostile.rs"]
+mod hostile;
 #[path = "load/scenarios.rs"]
 mod scenarios;
 #[path = "load/server.rs"]
@@ -52,6 +63,8 @@ struct Opts {
     simple_timeout_ms: u64,
     /// wshub's --queue in fan-out, instead of one that fits the window.
     queue: Option<usize>,
+    /// More wshub flags for the hostile runs.
+    hostile_args: Vec<String>,
 }
 
 impl Opts {
@@ -62,6 +75,7 @@ impl Opts {
             window: 64,
             simple_timeout_ms: 10,
             queue: None,
+            hostile_args: Vec::new(),
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -97,6 +111,9 @@ impl Opts {
                             .filter(|w| *w > 0)
                             .ok_or("--queue wants a positive number")?,
                     );
+                }
+                "--hostile-args" => {
+                    o.hostile_args = value(a)?.split_whitespace().map(str::to_string).collect();
                 }
                 // What `cargo bench` passes to every bench.
                 "--bench" => {}
@@ -232,15 +249,18 @@ fn main() -> ExitCode {
         },
     };
     type Scenario = fn(&mut Suite) -> Result<(), String>;
-    let scenarios: [(&str, Scenario); 5] = [
+    let scenarios: [(&str, Scenario); 6] = [
         ("start", start),
         ("echo", echo),
         ("fanout", fanout),
         ("idle", idle),
         ("connect", connect),
+        ("hostile", hostile),
     ];
     for (name, run) in scenarios {
-        if !suite.opts.wants(name) || (suite.opts.smoke && name == "start") {
+        // hostile runs up to a minute: too long for the smoke test.
+        let full_only = matches!(name, "start" | "hostile");
+        if !suite.opts.wants(name) || (suite.opts.smoke && full_only) {
             continue;
         }
         if let Err(e) = run(&mut suite) {
@@ -738,5 +758,80 @@ fn connect(suite: &mut Suite) -> Result<(), String> {
         ratio(w_sum.rate, s_sum.rate),
     );
     suite.line(text, &others);
+    Ok(())
+}
+
+/// Clients that send huge messages and never read (see `load/hostile.rs`),
+/// with `--hostile-args` appended to each server's flags.
+fn hostile(suite: &mut Suite) -> Result<(), String> {
+    // A server that never ends the hostile connections (wshub without a
+    // memory budget) takes this long per run.
+    let limit = Duration::from_secs(20);
+    let echo = hostile::Attack {
+        senders: 40,
+        messages: 1,
+        fragments: 15,
+        fragment: 1 << 20,
+        silent: 0,
+        broadcast: false,
+        pause: Duration::ZERO,
+        limit,
+    };
+    let broadcast = hostile::Attack {
+        senders: 4,
+        messages: 4,
+        fragments: 1,
+        fragment: 4 << 20,
+        silent: 10,
+        broadcast: true,
+        // At most 1,000 messages in 20 s.
+        pause: Duration::from_millis(20),
+        limit,
+    };
+    let max = ["--max-message", "16M"];
+    let runs: [(&str, &[&str], hostile::Attack); 3] = [
+        ("echo", &[], echo),
+        ("echo", &max, echo),
+        ("broadcast", &max, broadcast),
+    ];
+    let extra = suite.opts.hostile_args.clone();
+    for (i, (mode, flags, attack)) in runs.into_iter().enumerate() {
+        let others = util::Others::mark(&suite.cpus);
+        let tag = format!("hostile-{}", i + 1);
+        let mut args = flags.to_vec();
+        args.extend(extra.iter().map(String::as_str));
+        let w = suite.launcher.wshub(mode, &args, &tag)?;
+        let o = hostile::run(&w, attack);
+        suite.stop(w, &tag);
+        let label = format!("hostile {}", attack.describe());
+        if o.errors.count > 0 {
+            suite.problem(format!(
+                "wshub {label}: {} error(s): {}",
+                o.errors.count,
+                o.errors.first.join("; ")
+            ));
+        }
+        let silent = if attack.silent > 0 {
+            format!(", {} silent subscribers", attack.silent)
+        } else {
+            String::new()
+        };
+        // The server's flags, all but --addr.
+        let shown: Vec<&str> = ["--mode", mode].into_iter().chain(args).collect();
+        let text = format!(
+            "{label:<LABEL$}wshub ({}){silent}: peak RSS {} (start {}), normal rt p50 {} p99 {} \
+             max {} ({} rt), hostile closed: {}; over after {:.1} s",
+            shown.join(" "),
+            size(o.rss_peak as f64),
+            size(o.rss_start as f64),
+            ms(o.p50_ns),
+            ms(o.p99_ns),
+            ms(o.max_ns),
+            commas(o.round_trips),
+            o.endings(),
+            o.took.as_secs_f64(),
+        );
+        suite.line(text, &others);
+    }
     Ok(())
 }

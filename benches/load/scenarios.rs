@@ -11,7 +11,7 @@ use crate::server::ServerProc;
 use crate::util::{self, Epoll, Errors, MS, SEC, now_ns};
 use crate::ws::{self, Conn, OP_BINARY, OP_CLOSE, OP_PING};
 
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a run lasts: a warm-up, then a measured window; or a fixed
 /// number of messages (`count`), whichever ends first.
@@ -74,7 +74,7 @@ impl CpuMark {
 const OPEN_LIMIT: Duration = Duration::from_secs(60);
 
 /// Opens `n` WebSocket connections one after the other.
-fn open(addr: SocketAddr, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
+pub fn open(addr: SocketAddr, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
     let mut conns = Vec::with_capacity(n);
     let started = Instant::now();
     for i in 0..n {
@@ -90,7 +90,7 @@ fn open(addr: SocketAddr, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
     Ok(conns)
 }
 
-fn register(conns: &[Conn]) -> Result<Epoll, String> {
+pub fn register(conns: &[Conn]) -> Result<Epoll, String> {
     let ep = Epoll::new().map_err(|e| format!("epoll: {e}"))?;
     for (i, c) in conns.iter().enumerate() {
         c.stream
@@ -105,7 +105,7 @@ fn register(conns: &[Conn]) -> Result<Epoll, String> {
 /// Ends every connection with the closing handshake: sends a close frame,
 /// waits for the server's close frame and then for it to close the TCP
 /// connection. Whatever does not finish within 5 s is an error.
-fn close_all(conns: &mut [Conn], errors: &mut Errors) {
+pub fn close_all(conns: &mut [Conn], errors: &mut Errors) {
     let deadline = Instant::now() + IO_TIMEOUT;
     let mut frame = Vec::new();
     ws::encode(&mut frame, OP_CLOSE, &1000u16.to_be_bytes());
@@ -155,7 +155,7 @@ fn close_all(conns: &mut [Conn], errors: &mut Errors) {
     }
 }
 
-fn latencies(mut samples: Vec<u64>) -> (u64, u64) {
+pub fn latencies(mut samples: Vec<u64>) -> (u64, u64) {
     samples.sort_unstable();
     (
         util::percentile(&samples, 50.0),

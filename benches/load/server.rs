@@ -2,6 +2,7 @@
 //! process pinned to the server core: the release `wshub` binary, and the
 //! simple design (this bench binary re-run with `--yardstick-server`).
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -178,6 +179,11 @@ impl ServerProc {
 
     pub fn threads(&self) -> u64 {
         util::threads(self.pid).unwrap_or(0)
+    }
+
+    /// The inodes of the sockets it holds: connections it has not closed.
+    pub fn sockets(&self) -> HashSet<u64> {
+        util::socket_inodes(self.pid).unwrap_or_default()
     }
 
     pub fn cpu(&self) -> Duration {

@@ -2,6 +2,7 @@
 //! figures of another process from /proc, CPU pinning, the descriptor
 //! limit, and a small level-triggered epoll wrapper.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -88,6 +89,17 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 
 pub fn threads(pid: u32) -> Option<u64> {
     proc_status(pid, "Threads")
+}
+
+/// The inodes of the sockets a process holds open, from /proc/PID/fd.
+pub fn socket_inodes(pid: u32) -> Option<HashSet<u64>> {
+    let dir = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let sockets = dir.filter_map(|entry| {
+        let link = fs::read_link(entry.ok()?.path()).ok()?;
+        let inode = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?;
+        inode.parse().ok()
+    });
+    Some(sockets.collect())
 }
 
 /// CPU time (user + system) a process has used, from /proc/PID/stat.
@@ -181,15 +193,21 @@ pub fn set_linger_zero(fd: RawFd) {
 
 /// Waits until `fd` can take more output, at most `timeout_ms`.
 pub fn wait_writable(fd: RawFd, timeout_ms: i32) {
+    wait_for(fd, libc::POLLOUT, timeout_ms);
+}
+
+/// Waits at most `timeout_ms` for one of `events` (poll(2) flags) on `fd`;
+/// returns the events seen, 0 on timeout. POLLHUP and POLLERR are always
+/// reported.
+pub fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> libc::c_short {
     let mut p = libc::pollfd {
         fd,
-        events: libc::POLLOUT,
+        events,
         revents: 0,
     };
     // SAFETY: poll on one local pollfd.
-    unsafe {
-        libc::poll(&mut p, 1, timeout_ms);
-    }
+    let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    if n > 0 { p.revents } else { 0 }
 }
 
 /// A level-triggered epoll set of readable sockets, each with a token.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::util;
 
+pub const OP_CONTINUATION: u8 = 0x0;
+pub const OP_TEXT: u8 = 0x1;
 pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
@@ -23,7 +25,13 @@ const MASK: [u8; 4] = [0x5a, 0x13, 0xc7, 0x2e];
 
 /// Appends one final, masked client frame to `out`.
 pub fn encode(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
+    encode_frame(out, true, opcode, payload);
+}
+
+/// Appends one masked client frame to `out`; `fin` false for every frame
+/// of a fragmented message but the last.
+pub fn encode_frame(out: &mut Vec<u8>, fin: bool, opcode: u8, payload: &[u8]) {
+    out.push(if fin { 0x80 } else { 0 } | opcode);
     let n = payload.len();
     if n < 126 {
         out.push(0x80 | n as u8);
@@ -211,15 +219,8 @@ impl Conn {
         if b[1] & 0x80 != 0 {
             return Err("masked frame from the server".into());
         }
-        let (head, len) = match b[1] & 0x7f {
-            126 if b.len() >= 4 => (4, usize::from(u16::from_be_bytes([b[2], b[3]]))),
-            127 if b.len() >= 10 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&b[2..10]);
-                (10, u64::from_be_bytes(n) as usize)
-            }
-            126 | 127 => return Ok(None),
-            n => (2, usize::from(n)),
+        let Some((head, len)) = frame_head(b) else {
+            return Ok(None);
         };
         if b.len() < head + len {
             return Ok(None);
@@ -235,6 +236,21 @@ impl Conn {
 
     pub fn payload(&self, f: &Frame) -> &[u8] {
         &self.buf[f.payload.clone()]
+    }
+}
+
+/// The header length and payload length of the unmasked frame at the
+/// start of `b`, once its header is complete.
+pub fn frame_head(b: &[u8]) -> Option<(usize, usize)> {
+    match *b.get(1)? & 0x7f {
+        126 if b.len() >= 4 => Some((4, usize::from(u16::from_be_bytes([b[2], b[3]])))),
+        127 if b.len() >= 10 => {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&b[2..10]);
+            Some((10, u64::from_be_bytes(n) as usize))
+        }
+        126 | 127 => None,
+        n => Some((2, usize::from(n))),
     }
 }
 
