@@ -18,12 +18,17 @@
 //!   not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the
 //!   WebSocket Connection_", RFC 6455 section 8.1);
 //! - holds back a header that has not fully arrived (14 bytes at most);
-//! - counts the payload each data message announces. Past
-//!   [`SMALL`] it takes the message's bytes from the budget
-//!   before they may be buffered; if there is no room, the thread waits
-//!   (it does not read, and TCP pushes back on the sender) for up to the
-//!   configured time, then refuses with 1013. A message over the size
-//!   limit is refused with 1009 from the header that takes it over;
+//! - refuses a message over the size limit with 1009 from the header that
+//!   announces it past the limit;
+//! - once a message has passed [`SMALL`], takes each further byte of it
+//!   from the budget before tungstenite may have it. It counts what has
+//!   arrived, not what a header promised, so a header alone holds nothing.
+//!   If there is no room, the thread waits (it does not read, and TCP
+//!   pushes back on the sender) for up to the configured time, then
+//!   refuses with 1013;
+//! - while it holds budget for a message, expects the rest of it: if
+//!   nothing comes within that same time, 1008, so a client cannot hold
+//!   its share by going quiet mid-message;
 //! - refuses a control frame longer than 125 bytes or fragmented with 1002
 //!   from its header ("All control frames MUST have a payload length of 125
 //!   bytes or less and MUST NOT be fragmented", section 5.5), where
@@ -156,6 +161,8 @@ pub(crate) struct Gate {
     partial: Option<Partial>,
     /// Payload bytes announced so far by the data message coming in.
     message: usize,
+    /// Payload bytes of it handed to tungstenite so far.
+    arrived: usize,
     /// Budget taken for that message.
     reserved: usize,
     /// Budget held by messages that have wholly passed the gate, until the
@@ -176,6 +183,7 @@ impl Gate {
             held_len: 0,
             partial: None,
             message: 0,
+            arrived: 0,
             reserved: 0,
             pending: VecDeque::new(),
             passed: 0,
@@ -191,70 +199,13 @@ impl Gate {
         mut read_socket: impl FnMut(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
         loop {
-            let (scan_from, end) = match &mut self.partial {
-                Some(Partial {
-                    remaining,
-                    cut: Some(cut),
-                }) => {
-                    let head = CUT_HEADER + if cut.mask.is_some() { 4 } else { 0 };
-                    if buf.len() <= head {
-                        return Err(io::Error::other("read buffer too small for a frame"));
-                    }
-                    let room = (buf.len() - head).min(usize::from(u16::MAX));
-                    let n = read_socket(&mut buf[head..head + room])?;
-                    if n == 0 {
-                        return Ok(0);
-                    }
-                    let piece = n.min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                    *remaining -= piece as u64;
-                    let last = *remaining == 0;
-                    buf[0] = if last && cut.fin { 0x80 } else { 0x00 };
-                    buf[1] = 126 | if cut.mask.is_some() { 0x80 } else { 0 };
-                    buf[2..4].copy_from_slice(&(piece as u16).to_be_bytes());
-                    if let Some(mask) = cut.mask {
-                        // Payload byte i was masked with mask[i % 4]; this
-                        // cut starts at `offset`, so its mask is turned by it.
-                        let turn = (cut.offset % 4) as usize;
-                        for (k, byte) in buf[4..8].iter_mut().enumerate() {
-                            *byte = mask[(turn + k) % 4];
-                        }
-                    }
-                    cut.offset += piece as u64;
-                    if last {
-                        let fin = cut.fin;
-                        self.partial = None;
-                        if fin {
-                            self.message_passed();
-                        }
-                    }
-                    (head + piece, head + n)
-                }
-                Some(Partial {
-                    remaining,
-                    cut: None,
-                }) => {
-                    let n = read_socket(buf)?;
-                    if n == 0 {
-                        return Ok(0);
-                    }
-                    let piece = n.min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                    *remaining -= piece as u64;
-                    if *remaining == 0 {
-                        self.partial = None;
-                    }
-                    (piece, n)
-                }
-                None => {
-                    let held = self.held_len;
-                    buf[..held].copy_from_slice(&self.held[..held]);
-                    // A timeout here keeps the held bytes for the next call.
-                    let n = read_socket(&mut buf[held..])?;
-                    if n == 0 {
-                        return Ok(0);
-                    }
-                    self.held_len = 0;
-                    (0, held + n)
-                }
+            let got = match &self.partial {
+                Some(Partial { cut: Some(_), .. }) => self.read_cut(buf, &mut read_socket)?,
+                Some(Partial { cut: None, .. }) => self.read_on(buf, &mut read_socket)?,
+                None => self.read_frames(buf, &mut read_socket)?,
+            };
+            let Some((scan_from, end)) = got else {
+                return Ok(0);
             };
             let ready = self.scan(buf, scan_from, end)?;
             if ready > 0 {
@@ -262,6 +213,128 @@ impl Gate {
             }
             // All that came was part of a header, now held: read on.
         }
+    }
+
+    /// Reads the socket. A connection that holds budget for a message
+    /// must keep sending it: a read timeout then ends it, where otherwise
+    /// it would be the keepalive's to judge.
+    fn socket(
+        &self,
+        buf: &mut [u8],
+        read_socket: &mut impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        match read_socket(buf) {
+            Err(e)
+                if self.holding()
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+            {
+                Err(Refused {
+                    code: 1008,
+                    reason: "message stalled: nothing more of it arrived in time",
+                }
+                .into_io())
+            }
+            other => other,
+        }
+    }
+
+    /// The next piece of a data frame being cut: read into `buf` behind
+    /// room for its header, then write the header. Returns where the
+    /// frames after it start, and the end; `None` at the end of the stream.
+    fn read_cut(
+        &mut self,
+        buf: &mut [u8],
+        read_socket: &mut impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<Option<(usize, usize)>> {
+        let Some(Partial {
+            remaining,
+            cut: Some(cut),
+        }) = &self.partial
+        else {
+            return Ok(None);
+        };
+        let (remaining, mask) = (*remaining, cut.mask);
+        let head = CUT_HEADER + if mask.is_some() { 4 } else { 0 };
+        if buf.len() <= head {
+            return Err(io::Error::other("read buffer too small for a frame"));
+        }
+        let room = (buf.len() - head).min(usize::from(u16::MAX));
+        let n = self.socket(&mut buf[head..head + room], read_socket)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let piece = n.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        self.arrive(piece)?;
+        let Some(Partial {
+            remaining,
+            cut: Some(cut),
+        }) = &mut self.partial
+        else {
+            return Ok(None);
+        };
+        *remaining -= piece as u64;
+        let last = *remaining == 0;
+        buf[0] = if last && cut.fin { 0x80 } else { 0x00 };
+        buf[1] = 126 | if mask.is_some() { 0x80 } else { 0 };
+        buf[2..4].copy_from_slice(&(piece as u16).to_be_bytes());
+        if let Some(mask) = mask {
+            // Payload byte i was masked with mask[i % 4]; this cut starts
+            // at `offset`, so its mask is turned by it.
+            let turn = (cut.offset % 4) as usize;
+            for (k, byte) in buf[4..8].iter_mut().enumerate() {
+                *byte = mask[(turn + k) % 4];
+            }
+        }
+        cut.offset += piece as u64;
+        if last {
+            let fin = cut.fin;
+            self.partial = None;
+            if fin {
+                self.message_passed();
+            }
+        }
+        Ok(Some((head + piece, head + n)))
+    }
+
+    /// More of a frame that passes as it is (a short control frame).
+    fn read_on(
+        &mut self,
+        buf: &mut [u8],
+        read_socket: &mut impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<Option<(usize, usize)>> {
+        let n = self.socket(buf, read_socket)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let Some(partial) = &mut self.partial else {
+            return Ok(None);
+        };
+        let piece = n.min(usize::try_from(partial.remaining).unwrap_or(usize::MAX));
+        partial.remaining -= piece as u64;
+        if partial.remaining == 0 {
+            self.partial = None;
+        }
+        Ok(Some((piece, n)))
+    }
+
+    /// New frames, behind a header held back last time if there was one.
+    fn read_frames(
+        &mut self,
+        buf: &mut [u8],
+        read_socket: &mut impl FnMut(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<Option<(usize, usize)>> {
+        let held = self.held_len;
+        buf[..held].copy_from_slice(&self.held[..held]);
+        // A timeout here keeps the held bytes for the next call.
+        let n = self.socket(&mut buf[held..], read_socket)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.held_len = 0;
+        Ok(Some((0, held + n)))
     }
 
     /// Goes through the frames in `buf[pos..end]`; returns how much of
@@ -286,6 +359,9 @@ impl Gate {
             }
             let have = (end - pos - h.size) as u64;
             if have >= h.len {
+                if h.is_data() {
+                    self.arrive(h.len as usize)?;
+                }
                 pos += h.size + h.len as usize;
                 if h.is_data() && h.fin {
                     self.message_passed();
@@ -293,6 +369,9 @@ impl Gate {
                 continue;
             }
             // The frame goes on past this read.
+            if h.is_data() {
+                self.arrive(have as usize)?;
+            }
             let cut = h.is_data().then(|| {
                 cut_header(&mut buf[pos..], &h, have);
                 Cut {
@@ -310,8 +389,9 @@ impl Gate {
         Ok(end)
     }
 
-    /// Counts a data frame's payload into its message, taking budget for
-    /// a large message before any of it may be buffered.
+    /// Counts a data frame's announced payload into its message, and
+    /// refuses a message over the size limit from the header that takes it
+    /// there.
     fn admit(&mut self, h: &Header) -> io::Result<()> {
         if h.opcode != 0x0 {
             // A new message. (A new one while another is unfinished is a
@@ -332,8 +412,17 @@ impl Gate {
             }
             .into_io());
         }
-        if self.message > SMALL && self.message > self.reserved {
-            let more = self.message - self.reserved;
+        Ok(())
+    }
+
+    /// `n` more payload bytes of the message are about to reach
+    /// tungstenite. Once the message is past [`SMALL`], what has arrived
+    /// must be in the budget first: the budget counts bytes held, not
+    /// bytes promised, so a header alone reserves nothing.
+    fn arrive(&mut self, n: usize) -> io::Result<()> {
+        self.arrived += n;
+        if self.arrived > SMALL && self.arrived > self.reserved {
+            let more = self.arrived - self.reserved;
             if !self.budget.take_by(more, Instant::now() + self.wait) {
                 return Err(Refused {
                     code: 1013,
@@ -346,9 +435,15 @@ impl Gate {
         Ok(())
     }
 
+    /// True while budget is held for a message still arriving.
+    pub(crate) fn holding(&self) -> bool {
+        self.reserved > 0
+    }
+
     fn message_passed(&mut self) {
         self.passed += 1;
         self.message = 0;
+        self.arrived = 0;
         if self.reserved > 0 {
             self.pending
                 .push_back((self.passed, std::mem::take(&mut self.reserved)));
@@ -430,12 +525,18 @@ mod tests {
         at: usize,
         split: usize,
         gate: Gate,
+        /// At the end of `wire`, time out (as a silent peer does) instead
+        /// of ending the stream.
+        quiet: bool,
     }
 
     impl io::Read for Fed {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let (wire, at, split) = (&self.wire, &mut self.at, self.split);
+            let (wire, at, split, quiet) = (&self.wire, &mut self.at, self.split, self.quiet);
             self.gate.read(buf, |b| {
+                if quiet && *at == wire.len() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
                 let n = b.len().min(split).min(wire.len() - *at);
                 b[..n].copy_from_slice(&wire[*at..*at + n]);
                 *at += n;
@@ -454,12 +555,26 @@ mod tests {
     }
 
     fn run(wire: Vec<u8>, split: usize, budget: &Arc<Budget>) -> (Vec<Message>, Option<String>) {
+        feed(wire, split, false, budget)
+    }
+
+    fn run_until_quiet(wire: Vec<u8>, budget: &Arc<Budget>) -> (Vec<Message>, Option<String>) {
+        feed(wire, 4096, true, budget)
+    }
+
+    fn feed(
+        wire: Vec<u8>,
+        split: usize,
+        quiet: bool,
+        budget: &Arc<Budget>,
+    ) -> (Vec<Message>, Option<String>) {
         let gate = Gate::new(budget.clone(), 1 << 20, Duration::from_millis(50));
         let fed = Fed {
             wire,
             at: 0,
             split,
             gate,
+            quiet,
         };
         let config = WebSocketConfig::default().read_buffer_size(1024);
         let mut ws = WebSocket::from_raw_socket(fed, Role::Server, Some(config));
@@ -551,15 +666,30 @@ mod tests {
         let mut long_ping = frame(0x89, &[0u8; 126], [0; 4]);
         long_ping.truncate(8);
         assert_eq!(run(long_ping, 1000, &budget).1.as_deref(), Some("1002"));
+    }
 
-        // 900 KiB fits the limit but not a budget of 512 KiB: 1013 after
-        // the wait, with nothing of the payload sent.
+    #[test]
+    fn the_budget_counts_what_arrives_and_waits_then_refuses() {
+        // 900 KiB fits the limit but not a budget of 512 KiB: 1013 once
+        // the arrived bytes pass it and the wait is over.
         let small_budget = Budget::new(512 << 10);
-        let mut big = frame(0x82, &[], [0; 4]);
-        big[1] = 0x80 | 127;
-        big.splice(2..2, (900u64 << 10).to_be_bytes());
-        assert_eq!(run(big, 1000, &small_budget).1.as_deref(), Some("1013"));
+        let big = frame(0x82, &vec![1u8; 900 << 10], [0; 4]);
+        assert_eq!(run(big, 4096, &small_budget).1.as_deref(), Some("1013"));
         assert_eq!(small_budget.used(), 0);
+    }
+
+    #[test]
+    fn a_header_alone_holds_nothing_a_stalled_message_is_refused() {
+        let budget = Budget::new(1 << 20);
+        let whole = frame(0x82, &vec![1u8; 100_000], [0; 4]);
+        // Only the header came, then silence: nothing is held, and the
+        // timeout is the keepalive's (tungstenite reports it).
+        let (_, why) = run_until_quiet(whole[..14].to_vec(), &budget);
+        assert!(why.is_some_and(|w| w.contains("timed out") || w.contains("would block")));
+        // Half came, then silence: the half is held, so 1008.
+        let (_, why) = run_until_quiet(whole[..50_000].to_vec(), &budget);
+        assert_eq!(why.as_deref(), Some("1008"));
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub(super) fn run(
             cfg.memory_wait,
         ),
         early: io::Cursor::new(rest),
+        timeout: cfg.ping_interval,
     };
     let mut ws = WebSocket::from_raw_socket(wire, Role::Server, Some(ws_config));
 

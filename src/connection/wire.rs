@@ -5,6 +5,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::gate::Gate;
 use crate::explain;
@@ -25,6 +26,9 @@ pub(super) struct Wire {
     /// Bytes the client sent behind its request head, read before the
     /// socket so that they pass the gate too.
     pub early: io::Cursor<Vec<u8>>,
+    /// The socket's read timeout now: the keepalive interval, or the
+    /// memory wait while the gate holds budget for a message.
+    pub timeout: Duration,
 }
 
 impl Wire {
@@ -47,6 +51,16 @@ impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // A pong owed for a ping must go out before this thread sleeps.
         self.forward();
+        let cfg = &self.shared.config;
+        let timeout = if self.gate.holding() {
+            cfg.memory_wait
+        } else {
+            cfg.ping_interval
+        };
+        if timeout != self.timeout {
+            self.timeout = timeout;
+            let _ = self.stream.set_read_timeout(Some(timeout));
+        }
         let (stream, got_bytes, explain) = (&self.stream, &mut self.got_bytes, &mut self.explain);
         let early = &mut self.early;
         self.gate.read(buf, |raw| {
