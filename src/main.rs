@@ -106,6 +106,26 @@ fn raise_fd_limit() {
     }
 }
 
+/// Makes glibc's allocator give large message buffers back to the system
+/// when they are freed, so the process's memory follows the budget.
+///
+/// By default glibc raises its mmap threshold each time a large block is
+/// freed (up to 32 MiB), after which message-sized buffers come from
+/// per-thread heaps that keep freed memory, and a growing buffer is copied
+/// rather than remapped. Measured under 40 clients sending 15 MiB messages
+/// with a 64 MiB budget: peaks of 74 to 111 MiB by default.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn configure(m: &ArgMatches) -> Server {
     let mode = m.get_one::<String>("mode").map(String::as_str);
     // Chat lines are short; 1 MiB elsewhere, as Python's websockets has,
@@ -169,6 +189,7 @@ fn main() -> ExitCode {
         print!("{}", wshub::accept_steps("", &wshub::Accept::compute(key)));
         return ExitCode::SUCCESS;
     }
+    tune_allocator();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     raise_fd_limit();
 
