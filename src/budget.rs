@@ -170,7 +170,11 @@ impl AsRef<[u8]> for Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.budget.give(self.bytes.capacity());
+        // Free first, then give back: the other way round, a waiter could
+        // take the room and allocate while these bytes still exist.
+        let n = self.bytes.capacity();
+        drop(std::mem::take(&mut self.bytes));
+        self.budget.give(n);
     }
 }
 
