@@ -85,3 +85,29 @@ fn the_server_survives_a_client_that_vanishes() {
     ws.send(WsMessage::text("ok")).unwrap();
     assert_eq!(next_text(&mut ws), "ok");
 }
+
+#[test]
+fn frames_sent_with_the_request_head_pass_the_gate_too() {
+    use std::io::Read;
+    let s = server();
+    let mut raw = TcpStream::connect(s.local_addr()).unwrap();
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    // The head, a small frame and the start of a 100 KiB one, in one write;
+    // the rest of the large frame afterwards.
+    let big = vec![b'x'; 100 * 1024];
+    let large = client_frame(0x81, &big, Some([9, 8, 7, 6]));
+    let mut first = upgrade_request(s.local_addr(), "/ws", "").into_bytes();
+    first.extend(client_frame(0x81, b"early", Some([1, 2, 3, 4])));
+    first.extend(&large[..1000]);
+    raw.write_all(&first).unwrap();
+    raw.write_all(&large[1000..]).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(raw.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    assert_eq!(read_frame(&mut raw), Some((0x81, b"early".to_vec())));
+    assert_eq!(read_frame(&mut raw), Some((0x81, big)));
+}

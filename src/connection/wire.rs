@@ -63,7 +63,7 @@ impl Read for Wire {
         }
         let (stream, got_bytes, explain) = (&self.stream, &mut self.got_bytes, &mut self.explain);
         let early = &mut self.early;
-        self.gate.read(buf, |raw| {
+        let n = self.gate.read(buf, |raw| {
             if (early.position() as usize) < early.get_ref().len() {
                 return early.read(raw);
             }
@@ -74,7 +74,14 @@ impl Read for Wire {
                 d.feed(&raw[..n]);
             }
             Ok(n)
-        })
+        })?;
+        if self.early.get_ref().capacity() > 0
+            && self.early.position() as usize == self.early.get_ref().len()
+        {
+            // Read through: an idle connection keeps none of it.
+            self.early = io::Cursor::new(Vec::new());
+        }
+        Ok(n)
     }
 }
 
