@@ -2,7 +2,7 @@
 //! request and building the 101 response.
 
 use crate::config::Origins;
-use crate::http::{self, Request};
+use crate::http::Request;
 
 /// The GUID every server appends to the client's key (RFC 6455 section 1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -127,14 +127,24 @@ fn is_base64_of_16_bytes(key: &str) -> bool {
         && matches!(b[21], b'A' | b'Q' | b'g' | b'w')
 }
 
-/// The 101 response that completes the handshake.
-pub(crate) fn response(key: &str) -> Vec<u8> {
-    format!(
-        "HTTP/1.1 101 {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        http::reason(101),
-        accept_key(key)
-    )
-    .into_bytes()
+/// The 101 response that completes the handshake, built on the stack: no
+/// allocation is freed (and parked in the thread's malloc cache) for it.
+pub(crate) fn response(key: &str) -> [u8; 129] {
+    use sha1::Digest;
+    const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
+    let mut h = sha1::Sha1::new();
+    h.update(key.as_bytes());
+    h.update(GUID.as_bytes());
+    let digest: [u8; 20] = h.finalize().into();
+    let mut out = [0u8; 129];
+    out[..HEAD.len()].copy_from_slice(HEAD);
+    data_encoding::BASE64.encode_mut(&digest, &mut out[HEAD.len()..HEAD.len() + 28]);
+    out[HEAD.len() + 28..].copy_from_slice(b"\r\n\r\n");
+    debug_assert_eq!(
+        &out[HEAD.len()..HEAD.len() + 28],
+        accept_key(key).as_bytes()
+    );
+    out
 }
 
 #[cfg(test)]

@@ -183,7 +183,9 @@ fn spawn(
                 done,
                 stop,
             };
-            connection::serve(id, stream, peer, guard.shared, explain);
+            if let Some(open) = connection::serve(id, stream, peer, guard.shared, explain) {
+                open.run();
+            }
         });
     match spawned {
         Ok(t) => Some(t),

@@ -15,6 +15,8 @@ mod gate;
 mod websocket;
 mod wire;
 
+pub(crate) use websocket::Open;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -27,21 +29,29 @@ use crate::hub::{ClientId, Event};
 use crate::server::Shared;
 use crate::{explain, files, handshake};
 
-/// Serves one accepted connection to the end.
+/// Serves one accepted connection: answers it, or opens a WebSocket and
+/// returns it, for the thread to run its frame loop from the top of its
+/// stack (see [`Open`]).
+// Never inlined: its frame, large with the head and the handshake, must be
+// gone before the frame loop starts.
+#[inline(never)]
 pub(crate) fn serve(
     id: ClientId,
     stream: Arc<TcpStream>,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     explain: Option<Arc<explain::Conn>>,
-) {
+) -> Option<Open> {
+    // Asked first, while the thread is young: the few bytes the system
+    // allocates for the answer are then reused by what follows.
+    let stack = crate::sys::Stack::current();
     let cfg = &shared.config;
     let (request, rest) = match http::read_head(&stream, peer, cfg.max_head_size, cfg.head_timeout)
     {
         Ok(head) => head,
         Err(e) => {
             let (status, text) = match e {
-                HeadError::Silent => return,
+                HeadError::Silent => return None,
                 HeadError::TooSlow => (408, "the request head took too long".to_string()),
                 HeadError::TooLarge => (431, "the request head is too large".to_string()),
                 HeadError::Malformed(why) => (400, why),
@@ -52,7 +62,7 @@ pub(crate) fn serve(
                 &http::error_response(status, "", &text, false),
                 shared,
             );
-            return;
+            return None;
         }
     };
     debug!(
@@ -90,11 +100,13 @@ pub(crate) fn serve(
             if shared.hub.post(Event::Upgrading { id }).is_ok()
                 && (&*stream).write_all(&response).is_ok()
             {
-                let decoder = explain.map(|c| explain::Decoder::new(id, explain::Side::Client, c));
-                websocket::run(id, stream, request, rest, shared, decoder);
+                let decoder =
+                    explain.map(|c| Box::new(explain::Decoder::new(id, explain::Side::Client, c)));
+                return websocket::open(id, stream, request, rest, shared, decoder, stack);
             }
         }
     }
+    None
 }
 
 /// What to do with a request.

@@ -21,7 +21,7 @@ pub(super) struct Wire {
     /// Bytes were read since the connection loop last looked.
     pub got_bytes: bool,
     /// `--explain`: prints each incoming frame as its bytes arrive.
-    pub explain: Option<explain::Decoder>,
+    pub explain: Option<Box<explain::Decoder>>,
     pub gate: Gate,
     /// Bytes the client sent behind its request head, read before the
     /// socket so that they pass the gate too.

@@ -57,7 +57,9 @@ struct Client {
     /// The connection thread is gone: drop the client once `out` drains.
     reader_done: bool,
     /// `--explain`: prints each frame as it is queued for the socket.
-    explain: Option<explain::Decoder>,
+    /// Boxed: most servers never explain, and each client's entry in the
+    /// map stays small.
+    explain: Option<Box<explain::Decoder>>,
 }
 
 pub(super) struct HubThread {
@@ -181,8 +183,9 @@ impl HubThread {
                         deadline: None,
                         dirty: false,
                         reader_done: false,
-                        explain: explain
-                            .map(|conn| explain::Decoder::new(id, explain::Side::Server, conn)),
+                        explain: explain.map(|conn| {
+                            Box::new(explain::Decoder::new(id, explain::Side::Server, conn))
+                        }),
                     },
                 );
             }
