@@ -2,39 +2,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wshub");
-
-/// Starts the binary on a free port; returns it and its address, read
-/// from the start line.
-fn start(args: &[&str]) -> (Child, SocketAddr, String) {
-    let mut child = Command::new(BIN)
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("http://")
-        .nth(1)
-        .expect(&line)
-        .split('/')
-        .next()
-        .unwrap();
-    (child, url.parse().unwrap(), line)
-}
 
 /// Runs the binary to completion; returns exit code and stderr.
 fn fail(args: &[&str]) -> (i32, String) {
@@ -51,7 +23,7 @@ fn fail(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn start_line_says_where_and_what() {
-    let (mut child, addr, line) = start(&["--mode", "echo"]);
+    let (mut child, addr, line) = start_binary(&["--mode", "echo"]);
     assert_eq!(
         line.trim_end(),
         format!("wshub listening on http://{addr}/ (WebSocket ws://{addr}/ws, mode echo)")
@@ -63,7 +35,7 @@ fn start_line_says_where_and_what() {
 
 #[test]
 fn sigterm_closes_clients_with_1001_and_exits_0() {
-    let (mut child, addr, _) = start(&["--mode", "chat"]);
+    let (mut child, addr, _) = start_binary(&["--mode", "chat"]);
     let mut a = connect(addr, "/ws");
     let mut b = connect(addr, "/ws");
     next_text(&mut a);

@@ -2,9 +2,10 @@
 //! real tungstenite client, and bounded waits.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -263,4 +264,31 @@ pub fn raw_close_code(s: &mut TcpStream) -> u16 {
             return code;
         }
     }
+}
+
+/// Starts the `wshub` binary on a free port, run from the project folder
+/// with `RUST_LOG=warn`; returns it, its address (read from the start
+/// line) and that line.
+pub fn start_binary(args: &[&str]) -> (Child, SocketAddr, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wshub"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split("http://")
+        .nth(1)
+        .expect(&line)
+        .split('/')
+        .next()
+        .unwrap();
+    (child, url.parse().unwrap(), line)
 }
