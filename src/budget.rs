@@ -33,8 +33,9 @@ use tungstenite::Bytes;
 /// server's memory bound. 4 KiB holds a chat line, a JSON event, a ping.
 pub const SMALL: usize = 4 * 1024;
 
-/// The longest header of a server frame: 2 bytes and a 64-bit length.
-const MAX_HEADER: usize = 10;
+/// The header of a server frame carrying [`SMALL`] bytes: 2 bytes and a
+/// 16-bit length.
+const SMALL_HEADER: usize = 4;
 
 /// The count, shared by every thread of one server.
 #[derive(Debug)]
@@ -131,7 +132,8 @@ impl Budget {
     /// its last clone is dropped. A frame over [`SMALL`] is refused (given
     /// back as `Err`) when it does not fit; a small one is always taken.
     pub(crate) fn frame(self: &Arc<Self>, bytes: Vec<u8>) -> Result<Bytes, Vec<u8>> {
-        if bytes.len() <= SMALL + MAX_HEADER {
+        // A payload of at most SMALL bytes, whatever its length form.
+        if bytes.len() <= SMALL + SMALL_HEADER {
             return Ok(self.small(bytes));
         }
         if !self.try_take(bytes.capacity()) {

@@ -244,22 +244,27 @@ pub(crate) fn no_sigpipe(_fd: RawFd) {
     }
 }
 
-/// The calling thread's stack: its lowest usable address (above the guard
-/// page) and its top. Taken when a connection thread starts, for
-/// [`release_unused_stack`].
+/// The calling thread's stack: where it starts and ends, as the system
+/// reports them. Taken when a connection thread starts, and used by that
+/// thread only (it is not `Send`), for [`Stack::release_below_here`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Stack {
     low: usize,
+    top: usize,
+    page: usize,
+    /// Ties a `Stack` to the thread that took it.
+    _this_thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Stack {
     /// The calling thread's stack, if the system says where it is.
     #[cfg(target_os = "linux")]
     pub(crate) fn current() -> Option<Stack> {
-        // SAFETY: pthread_getattr_np fills a zeroed attr for the calling
-        // thread (it must not be the main thread, which connection threads
-        // never are); the attr is destroyed after its stack is read.
+        // SAFETY: pthread_getattr_np fills a zeroed attr for the given
+        // thread, here the calling one; the attr is destroyed once its
+        // stack has been read. sysconf only reads a system constant.
         unsafe {
+            let page = usize::try_from(libc::sysconf(libc::_SC_PAGESIZE)).ok()?;
             let mut attr: libc::pthread_attr_t = std::mem::zeroed();
             if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
                 return None;
@@ -268,7 +273,13 @@ impl Stack {
             let mut size: libc::size_t = 0;
             let got = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
             libc::pthread_attr_destroy(&mut attr);
-            (got == 0 && !addr.is_null()).then_some(Stack { low: addr as usize })
+            let low = addr as usize;
+            (got == 0 && low != 0 && page.is_power_of_two()).then_some(Stack {
+                low,
+                top: low.checked_add(size)?,
+                page,
+                _this_thread: std::marker::PhantomData,
+            })
         }
     }
 
@@ -287,21 +298,27 @@ impl Stack {
     pub(crate) fn release_below_here(&self) {
         let here = 0u8;
         let sp = std::ptr::addr_of!(here) as usize;
-        const PAGE: usize = 4096;
-        let low = self.low.next_multiple_of(PAGE);
-        // Well clear of this frame and of the 128-byte red zone below the
-        // stack pointer that leaf functions may use.
-        let end = sp.saturating_sub(512) & !(PAGE - 1);
+        if !(self.low < sp && sp < self.top) {
+            // Not this stack: never touch memory we cannot vouch for.
+            return;
+        }
+        let low = self.low.next_multiple_of(self.page);
+        // Whole pages only (the kernel rounds a length up to a page), well
+        // clear of this frame and of the 128-byte red zone below the stack
+        // pointer that leaf functions may use.
+        let end = sp.saturating_sub(512) & !(self.page - 1);
         if end <= low {
             return;
         }
         #[cfg(target_os = "linux")]
-        // SAFETY: [low, end) lies inside this thread's own stack (from
-        // pthread_getattr_np, above its guard) and wholly below this frame:
-        // no live frame, return address or red zone is in it, and nothing
-        // else refers to memory below the stack pointer. MADV_DONTNEED only
-        // drops the pages; touching them again maps zero-filled ones, which
-        // is what unused stack is assumed to hold by no one.
+        // SAFETY: [low, end) is whole pages of this thread's own stack (the
+        // stack pointer was checked to lie in the range the system gave
+        // for it, and a Stack never leaves the thread that took it), all
+        // below this frame: no live frame, return address or red zone is
+        // in it, and nothing refers to memory below the stack pointer. On
+        // older glibc the range may include the guard page, where
+        // MADV_DONTNEED does nothing. Touching a dropped page again maps a
+        // zero-filled one.
         unsafe {
             libc::madvise(low as *mut libc::c_void, end - low, libc::MADV_DONTNEED);
         }

@@ -168,6 +168,8 @@ pub(crate) struct Gate {
     /// Budget held by messages that have wholly passed the gate, until the
     /// handler has had them: (message number, bytes).
     pending: VecDeque<(u64, usize)>,
+    /// A refusal found behind whole frames, for the next read.
+    refused: Option<Refused>,
     /// Data messages wholly passed; data messages handled.
     passed: u64,
     handled: u64,
@@ -186,6 +188,7 @@ impl Gate {
             arrived: 0,
             reserved: 0,
             pending: VecDeque::new(),
+            refused: None,
             passed: 0,
             handled: 0,
         }
@@ -198,6 +201,9 @@ impl Gate {
         buf: &mut [u8],
         mut read_socket: impl FnMut(&mut [u8]) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        if let Some(refused) = self.refused.take() {
+            return Err(refused.into_io());
+        }
         loop {
             let got = match &self.partial {
                 Some(Partial { cut: Some(_), .. }) => self.read_cut(buf, &mut read_socket)?,
@@ -267,7 +273,7 @@ impl Gate {
             return Ok(None);
         }
         let piece = n.min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        self.arrive(piece)?;
+        self.arrive(piece).map_err(Refused::into_io)?;
         let Some(Partial {
             remaining,
             cut: Some(cut),
@@ -347,21 +353,17 @@ impl Gate {
                 self.held_len = rest;
                 return Ok(pos);
             };
-            if h.is_control() && (!h.fin || h.len > 125) {
-                return Err(Refused {
-                    code: 1002,
-                    reason: "protocol error: control frame fragmented or over 125 bytes",
-                }
-                .into_io());
-            }
-            if h.is_data() {
-                self.admit(&h)?;
-            }
             let have = (end - pos - h.size) as u64;
-            if have >= h.len {
-                if h.is_data() {
-                    self.arrive(h.len as usize)?;
+            if let Err(refused) = self.check(&h, have.min(h.len) as usize) {
+                if pos == 0 {
+                    return Err(refused.into_io());
                 }
+                // The whole frames before this one still go to the
+                // handler; the refusal comes with the next read.
+                self.refused = Some(refused);
+                return Ok(pos);
+            }
+            if have >= h.len {
                 pos += h.size + h.len as usize;
                 if h.is_data() && h.fin {
                     self.message_passed();
@@ -369,9 +371,6 @@ impl Gate {
                 continue;
             }
             // The frame goes on past this read.
-            if h.is_data() {
-                self.arrive(have as usize)?;
-            }
             let cut = h.is_data().then(|| {
                 cut_header(&mut buf[pos..], &h, have);
                 Cut {
@@ -389,10 +388,26 @@ impl Gate {
         Ok(end)
     }
 
+    /// Judges a frame from its header before any of it may pass, `here`
+    /// being how much of its payload has come.
+    fn check(&mut self, h: &Header, here: usize) -> Result<(), Refused> {
+        if h.is_control() && (!h.fin || h.len > 125) {
+            return Err(Refused {
+                code: 1002,
+                reason: "protocol error: control frame fragmented or over 125 bytes",
+            });
+        }
+        if h.is_data() {
+            self.admit(h)?;
+            self.arrive(here)?;
+        }
+        Ok(())
+    }
+
     /// Counts a data frame's announced payload into its message, and
     /// refuses a message over the size limit from the header that takes it
     /// there.
-    fn admit(&mut self, h: &Header) -> io::Result<()> {
+    fn admit(&mut self, h: &Header) -> Result<(), Refused> {
         if h.opcode != 0x0 {
             // A new message. (A new one while another is unfinished is a
             // protocol error tungstenite reports; what was taken for the
@@ -409,8 +424,7 @@ impl Gate {
             return Err(Refused {
                 code: 1009,
                 reason: "message too big",
-            }
-            .into_io());
+            });
         }
         Ok(())
     }
@@ -419,7 +433,7 @@ impl Gate {
     /// tungstenite. Once the message is past [`SMALL`], what has arrived
     /// must be in the budget first: the budget counts bytes held, not
     /// bytes promised, so a header alone reserves nothing.
-    fn arrive(&mut self, n: usize) -> io::Result<()> {
+    fn arrive(&mut self, n: usize) -> Result<(), Refused> {
         self.arrived += n;
         if self.arrived > SMALL && self.arrived > self.reserved {
             let more = self.arrived - self.reserved;
@@ -427,8 +441,7 @@ impl Gate {
                 return Err(Refused {
                     code: 1013,
                     reason: "server busy, try again later",
-                }
-                .into_io());
+                });
             }
             self.reserved += more;
         }
@@ -666,6 +679,19 @@ mod tests {
         let mut long_ping = frame(0x89, &[0u8; 126], [0; 4]);
         long_ping.truncate(8);
         assert_eq!(run(long_ping, 1000, &budget).1.as_deref(), Some("1002"));
+    }
+
+    #[test]
+    fn whole_messages_before_a_refusal_still_reach_the_handler() {
+        let budget = Budget::new(1 << 20);
+        let mut wire = frame(0x81, b"hello", [1, 2, 3, 4]);
+        let mut too_big = frame(0x82, &[], [0; 4]);
+        too_big[1] = 0x80 | 127;
+        too_big.splice(2..2, (2u64 << 20).to_be_bytes());
+        wire.extend(too_big);
+        let (got, why) = run(wire, 1000, &budget);
+        assert_eq!(got, vec![Message::Text(Utf8Bytes::from_static("hello"))]);
+        assert_eq!(why.as_deref(), Some("1009"));
     }
 
     #[test]

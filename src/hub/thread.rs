@@ -337,7 +337,7 @@ impl HubThread {
             .map(|(id, c)| (*id, c.out.bytes()));
         if let Some((id, bytes)) = worst {
             warn!(
-                "client {id}: the memory budget is full and {bytes} bytes wait for this client, which does not read them; closing it with 1008 (raise --memory to allow more)"
+                "client {id}: the memory budget is full and {bytes} bytes wait for this client, the most of any client whose output is blocked; closing it with 1008 (raise --memory to allow more)"
             );
             self.close_now(id, 1008, "too slow: server memory budget full");
         }
@@ -397,12 +397,18 @@ impl HubThread {
         }
     }
 
+    /// Sets a deadline `after` from now, unless an earlier one is set.
     fn set_deadline(&mut self, id: ClientId, after: Duration) {
         if let Some(c) = self.clients.get_mut(&id) {
-            if c.deadline.is_none() {
-                self.watched.push(id);
+            let at = Instant::now() + after;
+            match c.deadline {
+                None => {
+                    self.watched.push(id);
+                    c.deadline = Some(at);
+                }
+                Some(d) if d > at => c.deadline = Some(at),
+                Some(_) => {}
             }
-            c.deadline = Some(Instant::now() + after);
         }
     }
 
