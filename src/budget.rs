@@ -23,7 +23,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tungstenite::Bytes;
 
@@ -42,7 +42,7 @@ const SMALL_HEADER: usize = 4;
 pub(crate) struct Budget {
     limit: usize,
     used: AtomicUsize,
-    /// How many connections wait in [`take_by`](Budget::take_by). Lets
+    /// How many connections wait in [`take_within`](Budget::take_within). Lets
     /// [`give`](Budget::give) skip the lock when nobody waits, which is
     /// always, but under pressure.
     waiters: AtomicUsize,
@@ -90,12 +90,13 @@ impl Budget {
         self.used.fetch_add(n, Ordering::SeqCst);
     }
 
-    /// Takes `n` bytes, waiting for room until `deadline`. False if there
-    /// was none by then.
-    pub(crate) fn take_by(&self, n: usize, deadline: Instant) -> bool {
+    /// Takes `n` bytes, waiting up to `wait` for room. False if there was
+    /// none by then. The clock is read only when there is no room at once.
+    pub(crate) fn take_within(&self, n: usize, wait: Duration) -> bool {
         if self.try_take(n) {
             return true;
         }
+        let deadline = Instant::now() + wait;
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let taken = loop {
@@ -214,7 +215,7 @@ mod tests {
         assert!(budget.try_take(800));
         let b = budget.clone();
         let waiter =
-            std::thread::spawn(move || b.take_by(500, Instant::now() + Duration::from_secs(10)));
+            std::thread::spawn(move || b.take_within(500, Duration::from_secs(10)));
         // Give back only once the waiter is registered, so the test covers
         // the wake-up rather than the first check.
         let until = Instant::now() + Duration::from_secs(10);
@@ -224,6 +225,6 @@ mod tests {
         budget.give(800);
         assert!(waiter.join().expect("no panic"));
         assert_eq!(budget.used(), 500);
-        assert!(!budget.take_by(600, Instant::now() + Duration::from_millis(50)));
+        assert!(!budget.take_within(600, Duration::from_millis(50)));
     }
 }

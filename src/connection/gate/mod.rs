@@ -50,7 +50,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use header::{Header, MAX_HEADER, cut_header};
 
@@ -392,7 +392,7 @@ impl Gate {
         self.arrived += n;
         if self.arrived > SMALL && self.arrived > self.reserved {
             let more = self.arrived - self.reserved;
-            if !self.budget.take_by(more, Instant::now() + self.wait) {
+            if !self.budget.take_within(more, self.wait) {
                 return Err(Refused {
                     code: 1013,
                     reason: "server busy, try again later",
