@@ -214,8 +214,7 @@ mod tests {
         let budget = Budget::new(1000);
         assert!(budget.try_take(800));
         let b = budget.clone();
-        let waiter =
-            std::thread::spawn(move || b.take_within(500, Duration::from_secs(10)));
+        let waiter = std::thread::spawn(move || b.take_within(500, Duration::from_secs(10)));
         // Give back only once the waiter is registered, so the test covers
         // the wake-up rather than the first check.
         let until = Instant::now() + Duration::from_secs(10);

@@ -238,11 +238,10 @@ impl HubThread {
                     c.reader_done = true;
                     if c.out.is_empty() {
                         self.remove(id);
-                    } else if c.deadline.is_none() {
+                    } else {
                         // Give the last frames (a close reply) a bounded
                         // time to get out.
-                        c.deadline = Some(Instant::now() + self.limits.close_timeout);
-                        self.watched.push(id);
+                        self.set_deadline(id, self.limits.close_timeout);
                     }
                 }
             }
@@ -306,12 +305,7 @@ impl HubThread {
             // taking bytes, not by the size of one burst, so a reader that
             // is sent several large messages in a row is never cut off.
             let judge = c.progress + STALL;
-            if c.deadline.is_none_or(|d| d > judge) {
-                if c.deadline.is_none() {
-                    self.watched.push(id);
-                }
-                c.deadline = Some(judge);
-            }
+            self.deadline_at(id, judge);
         }
     }
 
@@ -399,8 +393,12 @@ impl HubThread {
 
     /// Sets a deadline `after` from now, unless an earlier one is set.
     fn set_deadline(&mut self, id: ClientId, after: Duration) {
+        self.deadline_at(id, Instant::now() + after);
+    }
+
+    /// Sets a deadline at `at`, unless an earlier one is set.
+    fn deadline_at(&mut self, id: ClientId, at: Instant) {
         if let Some(c) = self.clients.get_mut(&id) {
-            let at = Instant::now() + after;
             match c.deadline {
                 None => {
                     self.watched.push(id);
@@ -433,9 +431,8 @@ impl HubThread {
             } else if c.phase == Phase::Open {
                 c.deadline = None;
             }
-        } else if c.deadline.is_none() {
-            c.deadline = Some(Instant::now() + self.limits.write_timeout);
-            self.watched.push(id);
+        } else {
+            self.set_deadline(id, self.limits.write_timeout);
         }
     }
 
@@ -499,8 +496,8 @@ impl HubThread {
                     c.deadline = Some(c.progress + self.limits.write_timeout);
                     continue;
                 }
-                info!("client {id}: output blocked too long, dropping the connection");
-            } else if c.phase == Phase::Open {
+            }
+            if c.phase == Phase::Open {
                 info!("client {id}: output blocked too long, dropping the connection");
             } else {
                 debug!("client {id}: closing handshake timed out");
