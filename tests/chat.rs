@@ -104,10 +104,17 @@ fn names_welcome_join_message_rename_and_leave() {
 #[test]
 fn each_senders_messages_arrive_in_order_at_everyone() {
     let s = chat();
-    let mut clients: Vec<Ws> = (0..3).map(|_| connect(s.local_addr(), "/ws")).collect();
-    // Drain the welcomes and joins: client i sees 1 welcome + (2 - i) joins.
+    // Each client has its welcome before the next connects: a 101 comes
+    // before on_open, so two quick connects could otherwise open in either
+    // order (the README's join race), and the counts below would differ.
+    let mut clients: Vec<Ws> = Vec::new();
+    for _ in 0..3 {
+        let mut ws = connect(s.local_addr(), "/ws");
+        expect(&mut ws, "welcome");
+        clients.push(ws);
+    }
+    // Drain the joins: client i sees (2 - i) of them.
     for (i, ws) in clients.iter_mut().enumerate() {
-        expect(ws, "welcome");
         for _ in 0..(2 - i) {
             expect(ws, "join");
         }
@@ -196,9 +203,10 @@ fn a_flooding_chat_client_is_warned_then_closed_with_1008() {
     let s = Server::new("127.0.0.1:0")
         .start(modes::Chat::with_rate_limit(0.001, 5))
         .unwrap();
+    // One welcome before the next connect, so they open in this order.
     let mut flood = connect(s.local_addr(), "/ws");
-    let mut other = connect(s.local_addr(), "/ws");
     expect(&mut flood, "welcome");
+    let mut other = connect(s.local_addr(), "/ws");
     expect(&mut flood, "join");
     expect(&mut other, "welcome");
     for i in 0..5 {
