@@ -15,7 +15,7 @@ use log::{error, warn};
 
 use crate::connection;
 use crate::http;
-use crate::hub::{ClientId, Event};
+use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
 use crate::sys::{self, Interest, PollFd, Waker};
 
@@ -161,14 +161,16 @@ fn spawn(
         let _ = stream.shutdown(Shutdown::Write);
         return None;
     }
-    let stream = Arc::new(stream);
+    let socket = Arc::new(Socket::new(stream));
     let explain = shared.config.explain.then(Arc::default);
     let accepted = Event::Accepted {
         id,
-        stream: stream.clone(),
+        socket: socket.clone(),
         explain: explain.clone(),
     };
-    if shared.hub.post(accepted).is_err() {
+    // The hub needs to know of the socket only when it is shutting down or
+    // has something to send it, which wakes it anyway.
+    if shared.hub.post_quietly(accepted).is_err() {
         shared.live.fetch_sub(1, Ordering::SeqCst);
         return None;
     }
@@ -183,7 +185,7 @@ fn spawn(
                 done,
                 stop,
             };
-            if let Some(open) = connection::serve(id, stream, peer, guard.shared, explain) {
+            if let Some(open) = connection::serve(id, socket, peer, guard.shared, explain) {
                 open.run();
             }
         });

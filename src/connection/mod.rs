@@ -25,7 +25,7 @@ use std::sync::Arc;
 use log::{debug, info, warn};
 
 use crate::http::{self, HeadError, Request};
-use crate::hub::{ClientId, Event};
+use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
 use crate::{explain, files, handshake};
 
@@ -37,7 +37,7 @@ use crate::{explain, files, handshake};
 #[inline(never)]
 pub(crate) fn serve(
     id: ClientId,
-    stream: Arc<TcpStream>,
+    socket: Arc<Socket>,
     peer: SocketAddr,
     shared: &Arc<Shared>,
     explain: Option<Arc<explain::Conn>>,
@@ -45,9 +45,9 @@ pub(crate) fn serve(
     // Asked first, while the thread is young: the few bytes the system
     // allocates for the answer are then reused by what follows.
     let stack = crate::sys::Stack::current();
+    let stream = &socket.stream;
     let cfg = &shared.config;
-    let (request, rest) = match http::read_head(&stream, peer, cfg.max_head_size, cfg.head_timeout)
-    {
+    let (request, rest) = match http::read_head(stream, peer, cfg.max_head_size, cfg.head_timeout) {
         Ok(head) => head,
         Err(e) => {
             let (status, text) = match e {
@@ -58,7 +58,7 @@ pub(crate) fn serve(
             };
             debug!("#{id} {peer}: {status} {text}");
             answer(
-                &stream,
+                stream,
                 &http::error_response(status, "", &text, false),
                 shared,
             );
@@ -82,7 +82,7 @@ pub(crate) fn serve(
             if explain.is_some() {
                 explain::response(id, &bytes);
             }
-            answer(&stream, &bytes, shared);
+            answer(stream, &bytes, shared);
         }
         Route::Upgrade(key) => {
             let response = handshake::response(&key);
@@ -97,12 +97,14 @@ pub(crate) fn serve(
             // From `Upgrading` the hub holds what others send to this
             // client, and writes nothing until `Opened`: this thread is the
             // socket's only writer until then, so the 101 goes straight out.
-            if shared.hub.post(Event::Upgrading { id }).is_ok()
+            // Quietly: nothing is sent to a client before its id is out,
+            // which is after `Opened`, and that one wakes the hub.
+            if shared.hub.post_quietly(Event::Upgrading { id }).is_ok()
                 && (&*stream).write_all(&response).is_ok()
             {
                 let decoder =
                     explain.map(|c| Box::new(explain::Decoder::new(id, explain::Side::Client, c)));
-                return websocket::open(id, stream, request, rest, shared, decoder, stack);
+                return websocket::open(id, socket, request, rest, shared, decoder, stack);
             }
         }
     }

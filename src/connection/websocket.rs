@@ -2,7 +2,6 @@
 //! handler, answer protocol errors with the close code RFC 6455 asks for.
 
 use std::io;
-use std::net::TcpStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +18,7 @@ use crate::explain;
 use crate::frame::{self, Opcode};
 use crate::handler::{Client, CloseInfo, Message};
 use crate::http::Request;
-use crate::hub::{ClientId, Event};
+use crate::hub::{ClientId, Event, Serving, Socket};
 use crate::server::Shared;
 use crate::sys::Stack;
 
@@ -49,7 +48,7 @@ pub(crate) struct Open {
 /// server is stopping.
 pub(super) fn open(
     id: ClientId,
-    stream: Arc<TcpStream>,
+    socket: Arc<Socket>,
     request: Request,
     rest: Vec<u8>,
     shared: &Arc<Shared>,
@@ -60,7 +59,7 @@ pub(super) fn open(
     let peer = request.peer();
     // The keepalive interval is the only read timeout: an idle client costs
     // one wake-up per interval, to send it a ping.
-    let _ = stream.set_read_timeout(Some(cfg.ping_interval));
+    let _ = socket.stream.set_read_timeout(Some(cfg.ping_interval));
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_size)
         // Writes only collect tungstenite's small replies; see `Wire`.
@@ -75,7 +74,7 @@ pub(super) fn open(
     }
     let wire = Wire {
         id,
-        stream,
+        socket,
         shared: shared.clone(),
         replies: Vec::new(),
         got_bytes: false,
@@ -135,6 +134,8 @@ impl Open {
         }
         let handler = &*shared.handler;
         let (id, peer) = (client.id(), client.peer());
+        // From here this thread may write its own replies (see `hub::socket`).
+        let serving = Serving::start(id, ws.get_ref().socket.clone());
         let mut awaiting_pong = false;
         while ended.is_none() {
             let result = ws.read();
@@ -206,6 +207,7 @@ impl Open {
         ws.get_mut().forward();
         drop(ws);
         closed(handler, &client, ended, started);
+        drop(serving);
     }
 }
 

@@ -3,19 +3,18 @@
 //! and handed to the hub, the socket's one writer.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::gate::Gate;
 use crate::explain;
 use crate::frame;
-use crate::hub::{ClientId, Event};
+use crate::hub::{ClientId, Socket};
 use crate::server::Shared;
 
 pub(super) struct Wire {
     pub id: ClientId,
-    pub stream: Arc<TcpStream>,
+    pub socket: Arc<Socket>,
     pub shared: Arc<Shared>,
     pub replies: Vec<u8>,
     /// Bytes were read since the connection loop last looked.
@@ -32,17 +31,13 @@ pub(super) struct Wire {
 }
 
 impl Wire {
-    /// Hands collected replies to the hub, which writes them in order with
-    /// everything else for this client.
+    /// Sends collected replies, in order with everything else for this
+    /// client: at once if nothing else is owed to it, else through the hub.
     pub(super) fn forward(&mut self) {
         if !self.replies.is_empty() {
             let wire = (self.shared.hub.budget()).small(std::mem::take(&mut self.replies));
             let closes = frame::contains_close(&wire);
-            let _ = self.shared.hub.post(Event::Send {
-                to: self.id,
-                frame: wire,
-                closes,
-            });
+            let _ = self.shared.hub.send_frame(self.id, wire, closes);
         }
     }
 }
@@ -59,15 +54,16 @@ impl Read for Wire {
         };
         if timeout != self.timeout {
             self.timeout = timeout;
-            let _ = self.stream.set_read_timeout(Some(timeout));
+            let _ = self.socket.stream.set_read_timeout(Some(timeout));
         }
-        let (stream, got_bytes, explain) = (&self.stream, &mut self.got_bytes, &mut self.explain);
+        let (stream, got_bytes, explain) =
+            (&self.socket.stream, &mut self.got_bytes, &mut self.explain);
         let early = &mut self.early;
         let n = self.gate.read(buf, |raw| {
             if (early.position() as usize) < early.get_ref().len() {
                 return early.read(raw);
             }
-            let n = (&**stream).read(raw)?;
+            let n = (&*stream).read(raw)?;
             *got_bytes |= n > 0;
             // What the client sent, before the gate cuts anything.
             if let Some(d) = explain.as_mut() {

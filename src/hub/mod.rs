@@ -34,7 +34,7 @@
 //! so a broadcast counts once. What one client may hold is bounded two
 //! ways: by count (`--queue` frames, judged at once, after a write), and by
 //! bytes (`--queue-bytes`, judged by progress: over it, a client that takes
-//! nothing for `thread::STALL` (2 s) is closed with 1008, while one that keeps
+//! nothing for `deadlines::STALL` (2 s) is closed with 1008, while one that keeps
 //! reading is never cut off). Large frames are refused before they could
 //! take the budget past its limit; small ones never are, and when they have
 //! taken it past, the hub closes the blocked client holding the most.
@@ -42,14 +42,19 @@
 //! The modules: this one is the handle and its events; `thread` is the
 //! hub's loop; `outbox` is one client's queue and how it is written.
 
+mod client;
+mod deadlines;
 mod outbox;
+mod socket;
 mod thread;
+mod token;
 
-use std::net::TcpStream;
+pub(crate) use socket::{Serving, Socket};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
 use tungstenite::Bytes;
 
 use crate::budget::Budget;
@@ -68,7 +73,7 @@ pub(crate) enum Event {
     /// can end it at shutdown, whatever phase it is in.
     Accepted {
         id: ClientId,
-        stream: Arc<TcpStream>,
+        socket: Arc<Socket>,
         explain: Option<Arc<explain::Conn>>,
     },
     /// The 101 is about to be written: from now on, frames for this
@@ -90,6 +95,14 @@ pub(crate) enum Event {
     Broadcast {
         frame: Bytes,
         except: Option<ClientId>,
+    },
+    /// The connection thread wrote a frame itself and hands the socket's
+    /// token to the hub: because the hub wants it, or with the part of
+    /// the frame (`rest`: the frame and how much of it went out) that the
+    /// socket did not take at once.
+    HandOver {
+        id: ClientId,
+        rest: Option<(Bytes, usize)>,
     },
     /// The connection thread is done with the socket.
     Left { id: ClientId },
@@ -116,7 +129,7 @@ pub(crate) enum Event {
 /// [`Error::Closed`] means the server has stopped.
 #[derive(Clone)]
 pub struct Hub {
-    tx: Sender<Event>,
+    tx: Sender<Posted>,
     waker: Arc<Waker>,
     budget: Arc<Budget>,
 }
@@ -172,15 +185,51 @@ impl Hub {
         &self.budget
     }
 
-    pub(crate) fn send_frame(&self, to: ClientId, frame: Bytes, closes: bool) -> Result<()> {
-        self.post(Event::Send { to, frame, closes })
-    }
-
+    /// Hands the hub an event and wakes it.
     pub(crate) fn post(&self, event: Event) -> Result<()> {
-        self.tx.send(event).map_err(|_| Error::Closed)?;
+        let counted = Hub::count_own(&event);
+        self.tx
+            .send(Posted { event, counted })
+            .map_err(|_| Error::Closed)?;
         self.waker.wake();
         Ok(())
     }
+
+    /// Hands the hub an event that can wait until it wakes for something
+    /// else (a connection's first steps, which need nothing written), so
+    /// that a connect costs fewer wake-ups. It is woken anyway once its
+    /// inbox holds `QUIET_MAX` events, and before a send would wait for
+    /// room in it.
+    pub(crate) fn post_quietly(&self, event: Event) -> Result<()> {
+        let posted = Posted {
+            event,
+            counted: None,
+        };
+        match self.tx.try_send(posted) {
+            Ok(()) => {
+                if self.tx.len() >= QUIET_MAX {
+                    self.waker.wake();
+                }
+                Ok(())
+            }
+            Err(TrySendError::Full(posted)) => {
+                self.waker.wake();
+                self.tx.send(posted).map_err(|_| Error::Closed)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(Error::Closed),
+        }
+    }
+}
+
+/// How many quietly posted events may wait before the hub is woken.
+const QUIET_MAX: usize = 64;
+
+/// An event on its way to the hub. `counted` names the client whose token
+/// counts it (see `token`): the posting thread's own client, when the
+/// event can queue a frame for it.
+pub(crate) struct Posted {
+    event: Event,
+    counted: Option<ClientId>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -195,7 +244,7 @@ pub(crate) struct Limits {
     /// Frames a client may have waiting before it is closed as too slow.
     pub queue: usize,
     /// Bytes a client may have waiting before, if it also takes nothing
-    /// for `thread::STALL`, it is closed as too slow.
+    /// for `deadlines::STALL`, it is closed as too slow.
     pub queue_bytes: usize,
     /// How long a client's output may stay blocked before it is dropped.
     pub write_timeout: Duration,

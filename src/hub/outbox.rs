@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 use tungstenite::Bytes;
 
-use crate::sys;
+use crate::{explain, sys};
 
 /// Frames waiting for one socket, oldest first. The first may be partly
 /// written already; it must be completed before anything else goes out,
@@ -19,12 +19,27 @@ pub(super) struct Outbox {
     /// Bytes not yet written, over every frame: the client's share of
     /// the memory it makes the server hold.
     bytes: usize,
+    /// `--explain` has shown `frames[0]`.
+    shown: bool,
 }
 
 impl Outbox {
     pub(super) fn push(&mut self, frame: Bytes) {
         self.bytes += frame.len();
         self.frames.push_back(frame);
+    }
+
+    /// Puts first a frame of which `sent` bytes are already on the wire
+    /// (written by the connection thread, which then handed the socket
+    /// over): it must be completed before anything else goes out. Nothing
+    /// of this queue was written meanwhile, since the hub did not hold the
+    /// socket's token.
+    pub(super) fn push_front_partial(&mut self, frame: Bytes, sent: usize) {
+        debug_assert_eq!(self.written, 0, "the hub wrote without the token");
+        self.bytes += frame.len() - sent;
+        self.frames.push_front(frame);
+        self.written = sent;
+        self.shown = false;
     }
 
     /// Frames waiting, counting a partly written one.
@@ -44,7 +59,7 @@ impl Outbox {
     /// Drops everything but a frame already partly on the wire, which has
     /// to be finished before a close frame can follow it.
     pub(super) fn drop_unstarted(&mut self) {
-        let keep = usize::from(self.written > 0);
+        let keep = usize::from(self.written > 0 || self.shown);
         self.frames.truncate(keep);
         self.bytes = self.frames.front().map_or(0, |f| f.len() - self.written);
     }
@@ -54,6 +69,45 @@ impl Outbox {
         self.frames.clear();
         self.written = 0;
         self.bytes = 0;
+        self.shown = false;
+    }
+
+    /// Writes like [`write_to`](Self::write_to), for a connection under
+    /// `--explain`, which shows each frame as it goes on the wire: a frame
+    /// is shown once the socket has taken all of it but its last byte, and
+    /// just before that byte goes. A frame is then shown only if it goes
+    /// out (one that has started is always finished; one dropped by a
+    /// close before it started never shows), and always before the peer
+    /// can have it whole and answer it, so the terminal keeps cause before
+    /// effect. It costs two sends a frame, in a teaching mode.
+    pub(super) fn write_explained(
+        &mut self,
+        fd: RawFd,
+        decoder: &mut explain::Decoder,
+    ) -> io::Result<usize> {
+        let mut total = 0;
+        while let Some(front) = self.frames.front() {
+            let last = front.len() - 1;
+            if self.written == last && !self.shown {
+                decoder.feed(front);
+                self.shown = true;
+            }
+            let upto = if self.written < last {
+                last
+            } else {
+                front.len()
+            };
+            let piece = &front[self.written..upto];
+            match sys::send_vectored_nonblocking(fd, &[piece]) {
+                Ok(sent) => {
+                    self.advance(sent);
+                    total += sent;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
     }
 
     /// Writes as much as the socket takes now, many frames per system
@@ -91,6 +145,7 @@ impl Outbox {
                 sent -= left;
                 self.frames.pop_front();
                 self.written = 0;
+                self.shown = false;
             } else {
                 self.written += sent;
                 sent = 0;

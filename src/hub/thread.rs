@@ -1,18 +1,20 @@
-//! The hub's thread: takes events, queues frames, writes sockets, and
-//! keeps the deadlines of blocked output and pending closes.
+//! The hub's thread: takes events, queues frames, and writes sockets whose
+//! token it holds. Deadlines live in `deadlines`, a client's record and
+//! its write in `client`.
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, TryRecvError};
-use log::{debug, info, warn};
+use log::{debug, warn};
 use tungstenite::Bytes;
 
-use super::outbox::Outbox;
-use super::{ClientId, Event, Limits};
+use super::client::{Client, Phase, Wrote};
+use super::token::Claim;
+use super::{ClientId, Event, Limits, Posted};
 use crate::budget::Budget;
 use crate::sys::{self, Interest, PollFd, Waker};
 use crate::{explain, frame};
@@ -21,56 +23,15 @@ use crate::{explain, frame};
 /// enough to batch a burst, small enough to keep latency low.
 const BATCH: usize = 1024;
 
-/// How long a client over its byte bound may go without taking a single
-/// byte before it is closed as too slow. A client that reads, however far
-/// behind, takes bytes every few milliseconds; one that has stopped takes
-/// none.
-pub(crate) const STALL: Duration = Duration::from_secs(2);
-
-#[derive(Debug, PartialEq, Eq)]
-enum Phase {
-    /// Accepted, HTTP head not yet handled; the hub only holds the socket.
-    Http,
-    /// Handshake and `on_open` under way: frames wait in `held`, up to
-    /// the queue bound; `overflow` says more came, and the client is
-    /// closed with 1008 once open.
-    Opening {
-        held: Vec<(Bytes, bool)>,
-        overflow: bool,
-    },
-    /// A WebSocket: frames may be queued.
-    Open,
-    /// A close frame is queued or sent: nothing more goes out.
-    Closing,
-}
-
-struct Client {
-    stream: Arc<TcpStream>,
-    phase: Phase,
-    out: Outbox,
-    /// When the socket last took bytes, or the queue was last empty.
-    progress: Instant,
-    /// Set while output is blocked, or a close is awaiting its reply.
-    deadline: Option<Instant>,
-    /// In the list of clients to write this round.
-    dirty: bool,
-    /// The connection thread is gone: drop the client once `out` drains.
-    reader_done: bool,
-    /// `--explain`: prints each frame as it is queued for the socket.
-    /// Boxed: most servers never explain, and each client's entry in the
-    /// map stays small.
-    explain: Option<Box<explain::Decoder>>,
-}
-
 pub(super) struct HubThread {
-    limits: Limits,
-    rx: Receiver<Event>,
+    pub(super) limits: Limits,
+    rx: Receiver<Posted>,
     waker: Arc<Waker>,
-    clients: HashMap<ClientId, Client>,
+    pub(super) clients: HashMap<ClientId, Client>,
     /// Clients with frames to write this round.
     dirty: Vec<ClientId>,
     /// Clients that have a deadline: blocked output or a pending close.
-    watched: Vec<ClientId>,
+    pub(super) watched: Vec<ClientId>,
     stopping: bool,
     closed_at_shutdown: usize,
     /// Reused by broadcasts for the list of recipients.
@@ -81,7 +42,7 @@ pub(super) struct HubThread {
 impl HubThread {
     pub(super) fn new(
         limits: Limits,
-        rx: Receiver<Event>,
+        rx: Receiver<Posted>,
         waker: Arc<Waker>,
         budget: Arc<Budget>,
     ) -> Self {
@@ -107,7 +68,14 @@ impl HubThread {
             let mut disconnected = false;
             for _ in 0..BATCH {
                 match self.rx.try_recv() {
-                    Ok(event) => self.apply(event),
+                    Ok(Posted { event, counted }) => {
+                        self.apply(event);
+                        if let Some(c) = counted.and_then(|id| self.clients.get(&id)) {
+                            // Queued (or dropped): the thread's next reply
+                            // no longer has to wait behind it.
+                            c.socket.token.landed();
+                        }
+                    }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         disconnected = true;
@@ -143,7 +111,7 @@ impl HubThread {
             let mut polled = Vec::new();
             for &id in &self.watched {
                 if let Some(c) = self.clients.get(&id).filter(|c| !c.out.is_empty()) {
-                    fds.push(PollFd::new(c.stream.as_raw_fd(), Interest::Write));
+                    fds.push(PollFd::new(c.socket.stream.as_raw_fd(), Interest::Write));
                     polled.push(id);
                 }
             }
@@ -167,27 +135,15 @@ impl HubThread {
         match event {
             Event::Accepted {
                 id,
-                stream,
+                socket,
                 explain,
             } => {
                 if self.stopping {
-                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = socket.stream.shutdown(Shutdown::Both);
                 }
-                self.clients.insert(
-                    id,
-                    Client {
-                        stream,
-                        phase: Phase::Http,
-                        out: Outbox::default(),
-                        progress: Instant::now(),
-                        deadline: None,
-                        dirty: false,
-                        reader_done: false,
-                        explain: explain.map(|conn| {
-                            Box::new(explain::Decoder::new(id, explain::Side::Server, conn))
-                        }),
-                    },
-                );
+                let explain = explain
+                    .map(|conn| Box::new(explain::Decoder::new(id, explain::Side::Server, conn)));
+                self.clients.insert(id, Client::new(socket, explain));
             }
             Event::Upgrading { id } => {
                 if let Some(c) = self.clients.get_mut(&id) {
@@ -218,6 +174,9 @@ impl HubThread {
                     self.closed_at_shutdown += 1;
                     self.close_now(id, 1001, "server shutting down");
                 }
+                // Written, or with nothing to write, the token goes back
+                // to the connection thread for its replies.
+                self.mark_dirty(id);
             }
             Event::Send { to, frame, closes } => self.queue(to, frame, closes),
             Event::Broadcast { frame, except } => {
@@ -232,6 +191,22 @@ impl HubThread {
                     self.queue(id, frame.clone(), false);
                 }
                 self.scratch = ids;
+            }
+            Event::HandOver { id, rest } => {
+                let Some(c) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                c.socket.token.hub_take_over();
+                if let Some((frame, sent)) = rest {
+                    if c.out.is_empty() {
+                        c.progress = Instant::now();
+                    }
+                    // Part of it is on the wire: it goes first, even ahead
+                    // of a close queued meanwhile.
+                    c.out.push_front_partial(frame, sent);
+                    self.judge_bytes(id);
+                }
+                self.mark_dirty(id);
             }
             Event::Left { id } => {
                 if let Some(c) = self.clients.get_mut(&id) {
@@ -284,28 +259,24 @@ impl HubThread {
             // There is room now, so this takes the path below.
             return self.queue(id, frame, closes);
         }
-        // One map lookup per delivery on this, the common path.
-        if let Some(d) = c.explain.as_mut() {
-            d.feed(&frame);
-        }
         if c.out.is_empty() {
             // Nothing was owed, so the client was not behind until now.
             c.progress = Instant::now();
         }
         c.out.push(frame);
-        if !c.dirty {
+        if closes {
+            c.socket.token.close();
+        }
+        let mine = c.socket.token.hub_claim() == Claim::Held;
+        if mine && !c.dirty {
             c.dirty = true;
             self.dirty.push(id);
         }
         if closes {
             c.phase = Phase::Closing;
             self.set_deadline(id, self.limits.close_timeout);
-        } else if c.out.bytes() > self.limits.queue_bytes {
-            // Over the byte bound: judged by whether the client keeps
-            // taking bytes, not by the size of one burst, so a reader that
-            // is sent several large messages in a row is never cut off.
-            let judge = c.progress + STALL;
-            self.deadline_at(id, judge);
+        } else {
+            self.judge_bytes(id);
         }
     }
 
@@ -339,7 +310,7 @@ impl HubThread {
 
     /// Sends a close frame ahead of anything still queued (but after a
     /// frame already partly on the wire, which must be completed).
-    fn close_now(&mut self, id: ClientId, code: u16, reason: &str) {
+    pub(super) fn close_now(&mut self, id: ClientId, code: u16, reason: &str) {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
@@ -348,11 +319,11 @@ impl HubThread {
         }
         c.out.drop_unstarted();
         // A close frame is small: the budget always takes it.
-        let close = self.budget.small(frame::close(code, reason));
-        if let Some(d) = c.explain.as_mut() {
-            d.feed(&close);
-        }
-        c.out.push(close);
+        c.out.push(self.budget.small(frame::close(code, reason)));
+        c.socket.token.close();
+        // If the thread is writing now, its frame goes first and the
+        // hand-over that follows lets the close out.
+        c.socket.token.hub_claim();
         c.phase = Phase::Closing;
         self.set_deadline(id, self.limits.close_timeout);
         self.mark_dirty(id);
@@ -367,7 +338,7 @@ impl HubThread {
             };
             match c.phase {
                 Phase::Http => {
-                    let _ = c.stream.shutdown(Shutdown::Both);
+                    let _ = c.socket.stream.shutdown(Shutdown::Both);
                 }
                 Phase::Open => {
                     self.closed_at_shutdown += 1;
@@ -391,34 +362,15 @@ impl HubThread {
         }
     }
 
-    /// Sets a deadline `after` from now, unless an earlier one is set.
-    fn set_deadline(&mut self, id: ClientId, after: Duration) {
-        self.deadline_at(id, Instant::now() + after);
-    }
-
-    /// Sets a deadline at `at`, unless an earlier one is set.
-    fn deadline_at(&mut self, id: ClientId, at: Instant) {
-        if let Some(c) = self.clients.get_mut(&id) {
-            match c.deadline {
-                None => {
-                    self.watched.push(id);
-                    c.deadline = Some(at);
-                }
-                Some(d) if d > at => c.deadline = Some(at),
-                Some(_) => {}
-            }
-        }
-    }
-
     /// Writes as much of a client's queue as its socket takes now.
-    fn flush(&mut self, id: ClientId) {
+    pub(super) fn flush(&mut self, id: ClientId) {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
         c.dirty = false;
-        match c.out.write_to(c.stream.as_raw_fd()) {
-            Ok(0) => {}
-            Ok(_) => c.progress = Instant::now(),
+        match c.write() {
+            Ok(Wrote::NotMine) => return,
+            Ok(Wrote::Mine) => {}
             Err(e) => {
                 debug!("client {id}: write failed: {e}");
                 self.abandon(id);
@@ -436,87 +388,15 @@ impl HubThread {
         }
     }
 
-    fn remove(&mut self, id: ClientId) {
+    pub(super) fn remove(&mut self, id: ClientId) {
         if let Some(c) = self.clients.remove(&id) {
             // The server closes the TCP connection first (RFC 6455 section
             // 7.1.1); the connection thread holds the other reference and
             // is on its way out.
-            let _ = c.stream.shutdown(Shutdown::Both);
+            let _ = c.socket.stream.shutdown(Shutdown::Both);
             if c.explain.is_some() && c.phase != Phase::Http {
                 explain::tcp_closed(id);
             }
-        }
-    }
-
-    fn next_deadline(&mut self) -> Option<Instant> {
-        let clients = &self.clients;
-        self.watched
-            .retain(|id| clients.get(id).is_some_and(|c| c.deadline.is_some()));
-        self.watched
-            .iter()
-            .filter_map(|id| clients.get(id).and_then(|c| c.deadline))
-            .min()
-    }
-
-    fn expire_deadlines(&mut self) {
-        let now = Instant::now();
-        let expired: Vec<ClientId> = self
-            .watched
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.clients
-                    .get(id)
-                    .and_then(|c| c.deadline)
-                    .is_some_and(|d| d <= now)
-            })
-            .collect();
-        for id in expired {
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            c.deadline = None;
-            if c.phase == Phase::Open && !c.reader_done {
-                // Output deadlines run from the last byte the client took:
-                // one that is behind but reading gets a new one.
-                let idle = now.saturating_duration_since(c.progress);
-                if c.out.bytes() > self.limits.queue_bytes {
-                    if idle < STALL {
-                        c.deadline = Some(c.progress + STALL);
-                        continue;
-                    }
-                    warn!(
-                        "client {id}: {} bytes wait for it and it took none for {STALL:?}; closing it with 1008 (raise --queue-bytes if clients are expected to fall this far behind)",
-                        c.out.bytes()
-                    );
-                    self.close_now(id, 1008, "too slow: outbound queue full");
-                    continue;
-                }
-                if idle < self.limits.write_timeout {
-                    c.deadline = Some(c.progress + self.limits.write_timeout);
-                    continue;
-                }
-            }
-            if c.phase == Phase::Open {
-                info!("client {id}: output blocked too long, dropping the connection");
-            } else {
-                debug!("client {id}: closing handshake timed out");
-            }
-            self.abandon(id);
-        }
-    }
-
-    /// Gives up on a connection: drops what waits for it and shuts the
-    /// socket, which wakes the connection thread from its read to report
-    /// the end and send `Left`.
-    fn abandon(&mut self, id: ClientId) {
-        let Some(c) = self.clients.get_mut(&id) else {
-            return;
-        };
-        c.out.clear();
-        let _ = c.stream.shutdown(Shutdown::Both);
-        if c.reader_done {
-            self.remove(id);
         }
     }
 }

@@ -1,0 +1,95 @@
+//! The hub's record of one client: its socket, the phase it is in, and
+//! its queue of frames; and the one place the hub writes a socket.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tungstenite::Bytes;
+
+use super::outbox::Outbox;
+use super::socket::Socket;
+use crate::explain;
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Accepted, HTTP head not yet handled; the hub only holds the socket.
+    Http,
+    /// Handshake and `on_open` under way: frames wait in `held`, up to
+    /// the queue bound; `overflow` says more came, and the client is
+    /// closed with 1008 once open.
+    Opening {
+        held: Vec<(Bytes, bool)>,
+        overflow: bool,
+    },
+    /// A WebSocket: frames may be queued.
+    Open,
+    /// A close frame is queued or sent: nothing more goes out.
+    Closing,
+}
+
+pub(super) struct Client {
+    pub socket: Arc<Socket>,
+    pub phase: Phase,
+    pub out: Outbox,
+    /// When the socket last took bytes, or the queue was last empty.
+    pub progress: Instant,
+    /// Set while output is blocked, or a close is awaiting its reply.
+    pub deadline: Option<Instant>,
+    /// In the list of clients to write this round.
+    pub dirty: bool,
+    /// The connection thread is gone: drop the client once `out` drains.
+    pub reader_done: bool,
+    /// `--explain`: prints each frame as it goes on the wire. Boxed: most
+    /// servers never explain, and each client's entry in the map stays
+    /// small.
+    pub explain: Option<Box<explain::Decoder>>,
+}
+
+/// What one write of a client's queue came to.
+pub(super) enum Wrote {
+    /// The connection thread holds the token: its hand-over will come.
+    NotMine,
+    /// The hub wrote what the socket took (perhaps nothing).
+    Mine,
+}
+
+impl Client {
+    pub(super) fn new(socket: Arc<Socket>, explain: Option<Box<explain::Decoder>>) -> Client {
+        Client {
+            socket,
+            phase: Phase::Http,
+            out: Outbox::default(),
+            progress: Instant::now(),
+            deadline: None,
+            dirty: false,
+            reader_done: false,
+            explain,
+        }
+    }
+
+    /// Writes as much of the queue as the socket takes now, if the hub
+    /// holds the socket's token; gives the token back once the queue is
+    /// empty, so that the connection thread may write its next reply
+    /// itself.
+    pub(super) fn write(&mut self) -> io::Result<Wrote> {
+        if !self.socket.token.hub_holds() {
+            return Ok(Wrote::NotMine);
+        }
+        let fd = self.socket.stream.as_raw_fd();
+        let n = match self.explain.as_mut() {
+            None => self.out.write_to(fd)?,
+            Some(decoder) => self.out.write_explained(fd, decoder)?,
+        };
+        if n > 0 {
+            self.progress = Instant::now();
+        }
+        // Under --explain the hub keeps the token, so that every frame is
+        // decoded as written, by the one thread that writes them all.
+        if self.out.is_empty() && self.phase == Phase::Open && self.explain.is_none() {
+            self.socket.token.hub_release();
+        }
+        Ok(Wrote::Mine)
+    }
+}

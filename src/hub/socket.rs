@@ -1,0 +1,120 @@
+//! A client's socket, shared by its connection thread and the hub, and the
+//! connection thread's own fast path for its replies.
+//!
+//! An echo reply that went through the hub cost a channel send, a wake-up
+//! and two context switches before its one `send`. So a connection thread
+//! writes its own frame at once, without blocking, when the socket's
+//! [`Token`] says nothing else is owed to it; anything else goes to the
+//! hub as before. See `token` for the rules that keep one writer per
+//! socket and every sender's frames in order.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use tungstenite::Bytes;
+
+use super::token::Token;
+use super::{ClientId, Event, Hub};
+use crate::error::Result;
+use crate::sys;
+
+/// A client's TCP stream and its writer token.
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub(crate) stream: TcpStream,
+    pub(super) token: Token,
+}
+
+impl Socket {
+    pub(crate) fn new(stream: TcpStream) -> Socket {
+        Socket {
+            stream,
+            token: Token::new(),
+        }
+    }
+}
+
+thread_local! {
+    /// The WebSocket this thread serves, while its frame loop runs: sends
+    /// to it from this thread may take the fast path, and this thread's
+    /// events that reach it are counted on its token.
+    static OWN: RefCell<Option<(ClientId, Arc<Socket>)>> = const { RefCell::new(None) };
+}
+
+/// Marks the calling thread as the connection thread of `id` until
+/// dropped.
+pub(crate) struct Serving(());
+
+impl Serving {
+    pub(crate) fn start(id: ClientId, socket: Arc<Socket>) -> Serving {
+        OWN.with(|own| *own.borrow_mut() = Some((id, socket)));
+        Serving(())
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        OWN.with(|own| own.borrow_mut().take());
+    }
+}
+
+impl Hub {
+    /// Sends one frame to `to`: written here and now if `to` is this
+    /// thread's own client and nothing is owed to it, else queued through
+    /// the hub.
+    pub(crate) fn send_frame(&self, to: ClientId, frame: Bytes, closes: bool) -> Result<()> {
+        OWN.with(|own| match own.borrow().as_ref() {
+            // A close always goes through the hub, which marks the token
+            // closed as it queues it.
+            Some((id, socket)) if *id == to && !closes && socket.token.thread_take() => {
+                self.write_own(*id, socket, frame)
+            }
+            _ => self.post(Event::Send { to, frame, closes }),
+        })
+    }
+
+    /// The fast path: this thread holds the token; writes `frame` without
+    /// blocking, then gives the token back or hands it, with whatever did
+    /// not go out, to the hub.
+    fn write_own(&self, id: ClientId, socket: &Socket, frame: Bytes) -> Result<()> {
+        let sent = match sys::send_vectored_nonblocking(socket.stream.as_raw_fd(), &[&frame]) {
+            Ok(n) => n,
+            // A full socket: the hub waits for room. A broken one: the
+            // hub's write fails too and ends the connection.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => 0,
+        };
+        if sent == frame.len() {
+            if socket.token.thread_release() {
+                return Ok(());
+            }
+            return self.post(Event::HandOver { id, rest: None });
+        }
+        self.post(Event::HandOver {
+            id,
+            rest: Some((frame, sent)),
+        })
+    }
+
+    /// If an event posted from the calling thread can queue a frame for
+    /// the thread's own client, counts it on that client's token and
+    /// returns the client's id, for the hub to uncount it once queued.
+    pub(super) fn count_own(event: &Event) -> Option<ClientId> {
+        OWN.with(|own| {
+            let own = own.borrow();
+            let (id, socket) = own.as_ref()?;
+            let reaches = match event {
+                Event::Send { to, .. } => to == id,
+                Event::Broadcast { except, .. } => *except != Some(*id),
+                _ => false,
+            };
+            reaches.then(|| {
+                socket.token.sent_to_hub();
+                *id
+            })
+        })
+    }
+}
