@@ -67,8 +67,8 @@ impl Hub {
     /// the hub.
     pub(crate) fn send_frame(&self, to: ClientId, frame: Bytes, closes: bool) -> Result<()> {
         OWN.with(|own| match own.borrow().as_ref() {
-            // A close always goes through the hub, which marks the token
-            // closed as it queues it.
+            // A close always goes through the hub, which keeps the token
+            // from then on.
             Some((id, socket)) if *id == to && !closes && socket.token.thread_take() => {
                 self.write_own(*id, socket, frame)
             }

@@ -264,9 +264,8 @@ impl HubThread {
             c.progress = Instant::now();
         }
         c.out.push(frame);
-        if closes {
-            c.socket.token.close();
-        }
+        // Rule 4 of `token`: a close takes the token for good (the hub
+        // gives it back only to an open client with nothing queued).
         let mine = c.socket.token.hub_claim() == Claim::Held;
         if mine && !c.dirty {
             c.dirty = true;
@@ -320,8 +319,7 @@ impl HubThread {
         c.out.drop_unstarted();
         // A close frame is small: the budget always takes it.
         c.out.push(self.budget.small(frame::close(code, reason)));
-        c.socket.token.close();
-        // If the thread is writing now, its frame goes first and the
+        // Rule 4 of `token`. If the thread is writing now, its frame goes first and the
         // hand-over that follows lets the close out.
         c.socket.token.hub_claim();
         c.phase = Phase::Closing;

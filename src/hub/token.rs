@@ -11,9 +11,6 @@
 //!   or `HUB` (the hub has frames queued, or is about to);
 //! - `WANTED`: the hub queued frames while the thread held the token; the
 //!   thread must hand the token over when it is done;
-//! - `CLOSED`: a close frame is queued or sent; the thread never takes the
-//!   token again ("The application MUST NOT send any more data frames after
-//!   sending a Close frame", RFC 6455 section 5.5.1);
 //! - a count of the thread's events still on their way to the hub that
 //!   will queue frames for this same socket (a reply that could not go
 //!   out at once, a broadcast that includes its sender). While it is not
@@ -21,7 +18,7 @@
 //!
 //! The rules, each kept by one function here:
 //! 1. The thread takes the token only from a word that is exactly `FREE`
-//!    (no flag, no count): nothing is queued, in flight, or closed.
+//!    (no flag, no count): nothing is queued or in flight.
 //! 2. The thread writes at most one frame, without blocking, then either
 //!    gives the token back (`FREE`), or, if the hub wants it or the frame
 //!    did not go out whole, keeps it and sends the hub a hand-over event
@@ -30,7 +27,10 @@
 //!    marks `WANTED`, queues behind it and writes nothing until the
 //!    hand-over arrives. It gives the token back only when its queue for
 //!    the socket is empty.
-//! 4. Only the hub sets `CLOSED`, when it queues a close frame.
+//! 4. A close frame is queued by the hub only, which claims the token as
+//!    it does so and never gives it back: "The application MUST NOT send
+//!    any more data frames after sending a Close frame" (RFC 6455 section
+//!    5.5.1).
 //!
 //! Nothing waits on the token: the thread never spins for it (it queues
 //! through the hub instead), and the hub never waits for the thread (it
@@ -43,9 +43,8 @@ const FREE: u32 = 0;
 const THREAD: u32 = 1;
 const HUB: u32 = 2;
 const WANTED: u32 = 1 << 2;
-const CLOSED: u32 = 1 << 3;
-/// One event in flight; the count takes the bits above the flags.
-const IN_FLIGHT: u32 = 1 << 4;
+/// One event in flight; the count takes the bits above the flag.
+const IN_FLIGHT: u32 = 1 << 3;
 
 /// What the hub got when it asked for the token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,15 +126,10 @@ impl Token {
             .ok();
     }
 
-    /// Rule 3: the hub's queue for the socket is empty; the thread may
-    /// write again.
+    /// Rule 3: the hub's queue for the socket is empty (and, rule 4, no
+    /// close frame is in it or behind it); the thread may write again.
     pub(super) fn hub_release(&self) {
         self.0.fetch_and(!OWNER, Ordering::AcqRel);
-    }
-
-    /// Rule 4: a close frame is queued.
-    pub(super) fn close(&self) {
-        self.0.fetch_or(CLOSED, Ordering::AcqRel);
     }
 
     /// True when the hub holds the token (read by the hub only: nobody
@@ -177,14 +171,5 @@ mod tests {
         t.hub_take_over();
         assert!(t.hub_holds());
         assert!(!t.thread_take());
-    }
-
-    #[test]
-    fn nothing_is_written_directly_after_a_close() {
-        let t = Token::new();
-        t.close();
-        t.hub_release();
-        assert!(!t.thread_take());
-        assert_eq!(t.hub_claim(), Claim::Held);
     }
 }

@@ -1,0 +1,220 @@
+//! The write path's guarantees, now that a connection thread writes its own
+//! replies when nothing is owed to its socket and the hub writes the rest:
+//! one writer per socket at a time, each sender's frames in order, nothing
+//! after a close frame, pongs in order with everything else.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use common::*;
+use crossbeam_channel::unbounded;
+use tungstenite::Message as WsMessage;
+use wshub::{Client, ClientId, Handler, Message, Request, Server};
+
+const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
+
+/// A message whose every byte says which sender it came from and which
+/// one it is, so a frame cut into by another writer cannot pass.
+fn numbered(tag: u8, seq: u32, len: usize) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend((5..len).map(|i| (i as u32).wrapping_mul(31).wrapping_add(seq) as u8 ^ tag));
+    m
+}
+
+fn check_numbered(m: &[u8], len: usize) -> (u8, u32) {
+    assert_eq!(m.len(), len, "a message of the wrong length");
+    let seq = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
+    assert_eq!(m, numbered(m[0], seq, len), "a message's bytes were mixed");
+    (m[0], seq)
+}
+
+#[test]
+fn replies_racing_broadcasts_to_one_client_never_interleave_and_keep_their_order() {
+    const EACH: u32 = 400;
+    const LEN: usize = 16 * 1024;
+    let (done_tx, done_rx) = unbounded();
+    // The handler answers "go" with EACH large replies from the connection
+    // thread, while another thread broadcasts EACH messages to everyone.
+    let replies = move |client: &Client, _m: Message| {
+        for seq in 0..EACH {
+            client.send(numbered(b'r', seq, LEN)).unwrap();
+        }
+        done_tx.send(()).unwrap();
+    };
+    // Room for everything at once, so that the client may read only once
+    // both senders are done: the socket then fills up, and direct writes
+    // are cut short and handed to the hub mid-frame.
+    let s = Server::new("127.0.0.1:0")
+        .memory_budget(256 << 20)
+        .queue_bytes(64 << 20)
+        .queue_size(4 * EACH as usize)
+        .start(replies)
+        .unwrap();
+    let mut ws = connect(s.local_addr(), "/ws");
+    let hub = s.hub();
+    let broadcaster = std::thread::spawn(move || {
+        for seq in 0..EACH {
+            hub.broadcast(numbered(b'b', seq, LEN)).unwrap();
+        }
+    });
+    ws.send(WsMessage::text("go")).unwrap();
+    broadcaster.join().unwrap();
+    done_rx
+        .recv_timeout(WAIT)
+        .expect("the handler sent its replies");
+
+    let mut next_seq = [0u32; 2];
+    for _ in 0..2 * EACH {
+        let WsMessage::Binary(m) = next(&mut ws) else {
+            panic!("expected binary messages only");
+        };
+        let (tag, seq) = check_numbered(&m, LEN);
+        let from = usize::from(tag == b'b');
+        assert_eq!(seq, next_seq[from], "{} out of order", tag as char);
+        next_seq[from] += 1;
+    }
+    assert_eq!(next_seq, [EACH, EACH]);
+    wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
+}
+
+#[test]
+fn a_broadcast_from_the_handler_reaches_its_own_client_before_its_next_reply() {
+    // The broadcast goes through the hub; the reply could be written at
+    // once by this thread, and must not overtake it.
+    let handler = |client: &Client, m: Message| {
+        let k = m.as_text().unwrap().to_string();
+        client.hub().broadcast(format!("b{k}")).unwrap();
+        client.send(format!("r{k}")).unwrap();
+    };
+    let s = Server::new("127.0.0.1:0").start(handler).unwrap();
+    let mut ws = connect(s.local_addr(), "/ws");
+    for k in 0..300 {
+        ws.send(WsMessage::text(k.to_string())).unwrap();
+        assert_eq!(next_text(&mut ws), format!("b{k}"));
+        assert_eq!(next_text(&mut ws), format!("r{k}"));
+    }
+}
+
+#[test]
+fn pongs_keep_their_place_among_replies_that_went_through_the_hub() {
+    // Every message is echoed through the hub (as a broadcast); the pongs
+    // are written by the connection thread, after them.
+    let handler = |client: &Client, m: Message| {
+        client.hub().broadcast(m).unwrap();
+    };
+    let s = Server::new("127.0.0.1:0").start(handler).unwrap();
+    let mut raw = raw_ws(s.local_addr());
+    let mut burst = Vec::new();
+    for k in 0..50 {
+        burst.extend(client_frame(0x81, format!("t{k}").as_bytes(), MASK));
+        burst.extend(client_frame(0x89, format!("p{k}").as_bytes(), MASK));
+    }
+    burst.extend(client_frame(0x88, &1000u16.to_be_bytes(), MASK));
+    raw.write_all(&burst).unwrap();
+    for k in 0..50 {
+        assert_eq!(
+            read_frame(&mut raw),
+            Some((0x81, format!("t{k}").into_bytes()))
+        );
+        assert_eq!(
+            read_frame(&mut raw),
+            Some((0x8A, format!("p{k}").into_bytes()))
+        );
+    }
+    assert_eq!(raw_close_code(&mut raw), 1000);
+}
+
+/// Reads echoes until the server's close frame; asserts that nothing
+/// comes after it but the end of the connection. Returns the close code
+/// and how many echoes came before it.
+fn echoes_then_close(raw: &mut TcpStream) -> (u16, usize) {
+    let mut echoes = 0;
+    loop {
+        let (first, payload) = read_frame(raw).expect("a close frame before the end");
+        match first {
+            0x81 => echoes += 1,
+            0x88 => {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                // Answer it, so the server ends the connection at once.
+                let _ = raw.write_all(&client_frame(0x88, &payload[..2], MASK));
+                let mut rest = Vec::new();
+                let _ = std::io::Read::read_to_end(raw, &mut rest);
+                assert!(
+                    rest.is_empty(),
+                    "{} bytes after the close frame",
+                    rest.len()
+                );
+                return (code, echoes);
+            }
+            other => panic!("unexpected frame {other:#x}"),
+        }
+    }
+}
+
+#[test]
+fn nothing_follows_a_close_frame_whoever_queues_it() {
+    struct Echo(crossbeam_channel::Sender<ClientId>);
+    impl Handler for Echo {
+        fn on_open(&self, client: &Client, _: &Request) {
+            self.0.send(client.id()).unwrap();
+        }
+        fn on_message(&self, client: &Client, m: Message) {
+            if m.as_text() == Some("close") {
+                // Closed by its own thread, then more replies: dropped.
+                client.close(4001, "asked to").unwrap();
+                for _ in 0..10 {
+                    client.send("after").unwrap();
+                }
+            } else {
+                client.send(m).unwrap();
+            }
+        }
+    }
+    let (ids_tx, ids) = unbounded();
+    let s = Server::new("127.0.0.1:0").start(Echo(ids_tx)).unwrap();
+
+    // 1. The handler closes and goes on sending.
+    let mut raw = raw_ws(s.local_addr());
+    ids.recv_timeout(WAIT).unwrap();
+    let mut burst = Vec::new();
+    for k in 0..100 {
+        burst.extend(client_frame(0x81, format!("m{k}").as_bytes(), MASK));
+    }
+    burst.extend(client_frame(0x81, b"close", MASK));
+    raw.write_all(&burst).unwrap();
+    assert_eq!(echoes_then_close(&mut raw), (4001, 100));
+
+    // 2. Another thread closes the client while its thread is busy writing
+    // replies to a stream of messages.
+    let mut raw = raw_ws(s.local_addr());
+    let id = ids.recv_timeout(WAIT).unwrap();
+    let writer = raw.try_clone().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pump = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut w = writer;
+            let frame = client_frame(0x81, b"ping-pong", MASK);
+            let started = Instant::now();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < WAIT {
+                if w.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    for _ in 0..200 {
+        assert_eq!(read_frame(&mut raw).map(|f| f.0), Some(0x81));
+    }
+    s.hub().close(id, 4002, "from elsewhere").unwrap();
+    let (code, _) = echoes_then_close(&mut raw);
+    stop.store(true, Ordering::Relaxed);
+    pump.join().unwrap();
+    assert_eq!(code, 4002);
+}
