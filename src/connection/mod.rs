@@ -2,9 +2,10 @@
 //! (static file or error) or complete the WebSocket handshake and read
 //! frames until the connection ends.
 //!
-//! After the handshake this thread only ever reads. What it must send
-//! (handler replies, and the pongs and close replies tungstenite writes from
-//! inside `read()`) goes to the hub, the socket's one writer; see `hub`.
+//! After the handshake this thread reads; what it must send (handler
+//! replies, and the pongs and close replies tungstenite writes from inside
+//! `read()`) it writes itself when its socket owes nothing else, and hands
+//! to the hub otherwise: a socket has one writer at a time; see `hub`.
 //!
 //! The parts, in the order a connection meets them: this module reads the
 //! head and routes it; `websocket` runs the frame loop; `wire` is the socket

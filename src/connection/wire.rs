@@ -1,6 +1,6 @@
 //! The socket as tungstenite sees it: reads come from the network through
 //! the gate; writes (tungstenite's pongs and close replies) are collected
-//! and handed to the hub, the socket's one writer.
+//! and sent as one frame, by this thread or the hub (see `hub::socket`).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;

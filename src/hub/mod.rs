@@ -1,27 +1,33 @@
-//! The hub: one thread that owns the client list and is the only writer of
-//! every WebSocket.
+//! The hub: one thread that owns the client list, queues what is sent to
+//! each client and writes it; with each connection thread, which writes its
+//! own replies when nothing else is owed to its socket.
 //!
 //! # Why this shape
 //!
 //! A connection thread sleeps in a blocking `read()` and has to receive
 //! broadcasts at the same time. tungstenite writes pongs and close replies
-//! from inside `read()`, so if two threads wrote one socket, frames could
-//! interleave or follow a close. The usual fixes cost too much here: a short
-//! read timeout burns CPU on every idle connection and adds latency; a writer
-//! thread per connection doubles the stacks; a wake-up descriptor per
+//! from inside `read()`, so if two threads wrote one socket freely, frames
+//! could interleave or follow a close. The usual fixes cost too much here: a
+//! short read timeout burns CPU on every idle connection and adds latency; a
+//! writer thread per connection doubles the stacks; a wake-up descriptor per
 //! connection (so its thread can `poll` socket and signal together) doubles
 //! the descriptors, and with this machine's hard limit of 20,000 descriptors
 //! that caps the server below 10,000 clients.
 //!
-//! So writing is taken away from the connection threads altogether. They
-//! only read; whatever must go out (their handler's replies, tungstenite's
-//! pongs and close replies, broadcasts from anywhere) comes here as an
-//! [`Event`] on one crossbeam channel, already encoded as frame bytes. The
-//! hub appends the frames to each client's queue and writes them with a
-//! non-blocking vectored `send`, many frames in one system call. A socket
-//! that takes no more goes into the hub's `poll` set until it drains; the
-//! hub itself never blocks on a client. One writer per socket means frames
-//! never interleave, and the hub drops anything queued after a close frame.
+//! So a socket has **exactly one writer at a time**, and a per-socket writer
+//! token (`token`) says which: the hub, or the socket's own connection
+//! thread. Whatever others send (broadcasts, sends from any thread) comes
+//! here as an [`Event`] on one crossbeam channel, already encoded as frame
+//! bytes. The hub appends the frames to each client's queue and writes them
+//! with a non-blocking vectored `send`, many frames in one system call. A
+//! socket that takes no more goes into the hub's `poll` set until it drains;
+//! the hub itself never blocks on a client, nor waits for the token. A
+//! connection thread's own replies (its handler's, its pongs) go out at once
+//! from that thread when its socket owes nothing else, sparing the hand-over
+//! (a channel send, a wake-up, two context switches); otherwise they queue
+//! here like everything else (`socket`). The token's rules keep every
+//! sender's frames in order, pongs and close replies in their place, and
+//! nothing after a close frame.
 //!
 //! The hub sleeps in `poll(2)` on one wake-up descriptor (signalled only
 //! when it was asleep) plus the blocked sockets, with a timeout only while a
@@ -40,7 +46,11 @@
 //! taken it past, the hub closes the blocked client holding the most.
 //!
 //! The modules: this one is the handle and its events; `thread` is the
-//! hub's loop; `outbox` is one client's queue and how it is written.
+//! hub's loop and what each event does; `client` is the hub's record of a
+//! client and its one write; `outbox` is a client's queue of frames;
+//! `deadlines` are the hub's clocks; `token` is the writer token and its
+//! rules; `socket` is the socket the hub and a connection thread share,
+//! and the thread's fast path.
 
 mod client;
 mod deadlines;
