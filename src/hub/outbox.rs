@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use tungstenite::Bytes;
 
@@ -59,7 +59,7 @@ impl Outbox {
     /// Writes as much as the socket takes now, many frames per system
     /// call, without blocking. Returns the bytes written; an error other
     /// than a full socket means the connection is broken.
-    pub(super) fn write_to(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub(super) fn write_to(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         let mut total = 0;
         while !self.frames.is_empty() {
             let mut bufs: [&[u8]; sys::MAX_IOVECS] = [&[]; sys::MAX_IOVECS];
