@@ -42,6 +42,8 @@
 //! encoded by `frame`.
 
 #![warn(missing_docs)]
+// Only `sys::memory` may allow it, for the calls no safe wrapper covers.
+#![deny(unsafe_code)]
 
 mod budget;
 mod config;
@@ -69,6 +71,11 @@ pub use http::Request;
 pub use hub::{ClientId, Hub};
 pub use server::{Running, Server, ShutdownHandle};
 pub use tungstenite::{Bytes, Utf8Bytes};
+
+/// For the `wshub` binary, which has no `unsafe` of its own; not part of
+/// the API.
+#[doc(hidden)]
+pub use sys::tune_allocator;
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
 #[cfg(feature = "fuzzing")]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -17,7 +17,7 @@ use crate::connection;
 use crate::http;
 use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
-use crate::sys::{self, Interest, PollFd, Waker};
+use crate::sys::{self, PollFd, PollFlags, Waker};
 
 /// Tells the listener to stop, from any thread.
 pub(crate) struct Stop {
@@ -72,8 +72,8 @@ pub(crate) fn run(listener: TcpListener, shared: Arc<Shared>, stop: Arc<Stop>) -
     let mut next_id: ClientId = 1;
     let _ = listener.set_nonblocking(true);
     let mut fds = [
-        PollFd::new(listener.as_raw_fd(), Interest::Read),
-        PollFd::new(stop.waker.fd(), Interest::Read),
+        PollFd::new(&listener, PollFlags::IN),
+        PollFd::new(&stop.waker, PollFlags::IN),
     ];
     loop {
         stop.waker.about_to_sleep();
@@ -82,7 +82,7 @@ pub(crate) fn run(listener: TcpListener, shared: Arc<Shared>, stop: Arc<Stop>) -
             if let Err(e) = sys::poll(&mut fds, None) {
                 error!("listener: poll failed: {e}");
             }
-            signalled = fds[1].ready();
+            signalled = sys::ready(&fds[1]);
         }
         stop.waker.woke(signalled);
         // Join threads that have ended, so their stacks go back at once.
@@ -133,7 +133,7 @@ fn spawn(
     // connection threads use blocking reads.
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
-    sys::no_sigpipe(stream.as_raw_fd());
+    sys::no_sigpipe(stream.as_fd());
     let live = shared.live.fetch_add(1, Ordering::SeqCst) + 1;
     if live > shared.config.max_connections {
         shared.live.fetch_sub(1, Ordering::SeqCst);

@@ -1,6 +1,8 @@
 //! The `wshub` command: the library's server with one of its three modes,
 //! the page from `www/`, logging, and graceful shutdown on SIGINT/SIGTERM.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -96,35 +98,19 @@ fn default_www() -> PathBuf {
 /// Lets the process hold as many sockets as the system allows: the soft
 /// descriptor limit is often 1024, far below what wshub can serve.
 fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    // `None` is unlimited.
+    let below_max = match (lim.current, lim.maximum) {
+        (Some(cur), Some(max)) => cur < max,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if below_max {
+        lim.current = lim.maximum;
+        let _ = setrlimit(Resource::Nofile, lim);
     }
 }
-
-/// Makes glibc's allocator give large message buffers back to the system
-/// when they are freed, so the process's memory follows the budget.
-///
-/// By default glibc raises its mmap threshold each time a large block is
-/// freed (up to 32 MiB), after which message-sized buffers come from
-/// per-thread heaps that keep freed memory, and a growing buffer is copied
-/// rather than remapped. Measured under 40 clients sending 15 MiB messages
-/// with a 64 MiB budget: peaks of 74 to 111 MiB by default.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    // SAFETY: mallopt only sets allocator parameters; it is called before
-    // any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
 
 fn configure(m: &ArgMatches) -> Server {
     let mode = m.get_one::<String>("mode").map(String::as_str);
@@ -189,7 +175,7 @@ fn main() -> ExitCode {
         print!("{}", wshub::accept_steps("", &wshub::Accept::compute(key)));
         return ExitCode::SUCCESS;
     }
-    tune_allocator();
+    wshub::tune_allocator();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     raise_fd_limit();
 

@@ -2,7 +2,7 @@
 //! its queue of frames; and the one place the hub writes a socket.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -77,7 +77,7 @@ impl Client {
         if !self.socket.token.hub_holds() {
             return Ok(Wrote::NotMine);
         }
-        let fd = self.socket.stream.as_raw_fd();
+        let fd = self.socket.stream.as_fd();
         let n = match self.explain.as_mut() {
             None => self.out.write_to(fd)?,
             Some(decoder) => self.out.write_explained(fd, decoder)?,

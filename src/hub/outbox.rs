@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
 use tungstenite::Bytes;
 
@@ -82,7 +82,7 @@ impl Outbox {
     /// effect. It costs two sends a frame, in a teaching mode.
     pub(super) fn write_explained(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         decoder: &mut explain::Decoder,
     ) -> io::Result<usize> {
         let mut total = 0;
@@ -113,7 +113,7 @@ impl Outbox {
     /// Writes as much as the socket takes now, many frames per system
     /// call, without blocking. Returns the bytes written; an error other
     /// than a full socket means the connection is broken.
-    pub(super) fn write_to(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub(super) fn write_to(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
         let mut total = 0;
         while !self.frames.is_empty() {
             let mut bufs: [&[u8]; sys::MAX_IOVECS] = [&[]; sys::MAX_IOVECS];

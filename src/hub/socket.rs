@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use tungstenite::Bytes;
@@ -80,7 +80,7 @@ impl Hub {
     /// blocking, then gives the token back or hands it, with whatever did
     /// not go out, to the hub.
     fn write_own(&self, id: ClientId, socket: &Socket, frame: Bytes) -> Result<()> {
-        let sent = match sys::send_vectored_nonblocking(socket.stream.as_raw_fd(), &[&frame]) {
+        let sent = match sys::send_vectored_nonblocking(socket.stream.as_fd(), &[&frame]) {
             Ok(n) => n,
             // A full socket: the hub waits for room. A broken one: the
             // hub's write fails too and ends the connection.

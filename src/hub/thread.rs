@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::Shutdown;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +15,7 @@ use super::client::{Client, Phase, Wrote};
 use super::token::Claim;
 use super::{ClientId, Event, Limits, Posted};
 use crate::budget::Budget;
-use crate::sys::{self, Interest, PollFd, Waker};
+use crate::sys::{self, PollFd, PollFlags, Waker};
 use crate::{explain, frame};
 
 /// How many events the hub takes before it writes what they produced: big
@@ -61,7 +60,6 @@ impl HubThread {
     }
 
     pub(super) fn run(mut self) -> usize {
-        let mut fds = Vec::new();
         loop {
             // Take what is waiting, up to a batch, then write it all: a
             // client with several frames queued gets them in one send.
@@ -106,26 +104,36 @@ impl HubThread {
                 self.waker.woke(false);
                 continue;
             }
-            fds.clear();
-            fds.push(PollFd::new(self.waker.fd(), Interest::Read));
             let mut polled = Vec::new();
             for &id in &self.watched {
-                if let Some(c) = self.clients.get(&id).filter(|c| !c.out.is_empty()) {
-                    fds.push(PollFd::new(c.socket.stream.as_raw_fd(), Interest::Write));
+                if self.clients.get(&id).is_some_and(|c| !c.out.is_empty()) {
                     polled.push(id);
                 }
             }
             let timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
+            // The poll set borrows the descriptors it watches, so it is
+            // built for each sleep, after `next_deadline` (which needs the
+            // hub mutably), and let go before the writes below.
+            let mut fds = Vec::with_capacity(1 + polled.len());
+            fds.push(PollFd::new(&*self.waker, PollFlags::IN));
+            polled.retain(|id| match self.clients.get(id) {
+                Some(c) => {
+                    fds.push(PollFd::new(&c.socket.stream, PollFlags::OUT));
+                    true
+                }
+                None => false,
+            });
             if let Err(e) = sys::poll(&mut fds, timeout) {
                 warn!("hub: poll failed: {e}");
             }
-            self.waker.woke(fds[0].ready());
-            for (fd, id) in fds[1..].iter().zip(polled) {
-                if fd.ready() {
-                    self.flush(id);
-                }
+            self.waker.woke(sys::ready(&fds[0]));
+            // Keeps the clients whose socket is ready, in order.
+            let mut ready = fds[1..].iter().map(sys::ready);
+            polled.retain(|_| ready.next() == Some(true));
+            for id in polled {
+                self.flush(id);
             }
             self.expire_deadlines();
         }
