@@ -4,7 +4,8 @@
 //!
 //! It starts the release `wshub` binary and, beside it, a plain tungstenite
 //! thread-per-connection server (the "simple design", `load/yardstick.rs`,
-//! this same binary re-run with `--yardstick-server`), each pinned to the
+//! this same binary re-run with `--yardstick-server`; 4 KiB read buffer),
+//! each pinned to the
 //! first CPU while the generator runs on the second, and prints one line
 //! per scenario with wshub's figures, the simple design's, and their ratio:
 //!
@@ -214,8 +215,9 @@ fn main() -> ExitCode {
         gen_cpu.map_or("any cpu".into(), |c| format!("cpu {c}")),
     );
     println!(
-        "simple = tungstenite 0.30, thread per connection, default WebSocketConfig, TCP_NODELAY, \
-         broadcast via per-connection channels with a {} ms read timeout",
+        "simple = tungstenite 0.30, thread per connection, default WebSocketConfig but a {} KiB \
+         read buffer, TCP_NODELAY, broadcast via per-connection channels with a {} ms read timeout",
+        yardstick::READ_BUFFER / 1024,
         opts.simple_timeout_ms
     );
     println!(
