@@ -2,15 +2,25 @@
 //! `cargo bench --bench load` (a few minutes) or
 //! `cargo bench --bench load -- --smoke` (a few seconds, for CI).
 //!
-//! It starts the release `wshub` binary and, beside it, a plain tungstenite
-//! thread-per-connection server (the "simple design", `load/yardstick.rs`,
-//! this same binary re-run with `--yardstick-server`; 4 KiB read buffer),
-//! each pinned to the
-//! first CPU while the generator runs on the second, and prints one line
-//! per scenario with wshub's figures, the simple design's, and their ratio:
+//! It starts the release `wshub` binary and, beside it, two yardsticks,
+//! each pinned to the first CPU while the generator runs on the second:
+//!
+//! - "simple": a plain tungstenite thread-per-connection server with a
+//!   4 KiB read buffer (`load/yardstick.rs`, this same binary re-run with
+//!   `--yardstick-server`);
+//! - "tokio": a tokio-tungstenite server, a task per connection on tokio's
+//!   multi-threaded runtime (`benches/tokio-yardstick`, a crate of its own
+//!   that the wshub crate never builds). The full run builds it with
+//!   `cargo build --release --manifest-path benches/tokio-yardstick/Cargo.toml
+//!   --target-dir target/tokio-yardstick`; if that fails it runs without
+//!   it and says so. The smoke test never builds or runs it.
+//!
+//! It prints one line per scenario with wshub's figures, each yardstick's,
+//! and wshub's ratio to each (`ratio 0.98x simple, 1.31x tokio`):
 //!
 //! - start: RSS of a fresh server, size of the wshub binary;
-//! - echo: 1, 64 and 256 clients in closed loop, 32-byte messages;
+//! - echo: 1, 64 and 256 clients in closed loop, 32-byte messages, with
+//!   the round trip's p50 and p99 for each server;
 //! - fan-out: one publisher and 100 or 1,000 subscribers in broadcast mode,
 //!   64-byte messages, at most 64 in flight (and 1,000 for 100
 //!   subscribers, where throughput rather than latency decides); loss and
@@ -18,7 +28,10 @@
 //! - idle: 1,000 and 10,000 idle connections: RSS per connection, threads,
 //!   CPU while idle;
 //! - connect: 32 clients connecting, upgrading and closing in a loop;
-//! - hostile (wshub only, not in the smoke test): 40 clients each sending
+//!
+//! and for wshub alone:
+//!
+//! - hostile (not in the smoke test): 40 clients each sending
 //!   one 15 MiB message in 1 MiB fragments and never reading, in echo mode
 //!   with the default flags and with `--max-message 16M`; then, in
 //!   broadcast mode, 10 subscribers that never read and 4 publishers
@@ -34,7 +47,8 @@
 //! `--hostile-args "ARGS"` (more wshub flags for the hostile runs,
 //! appended to the server's command line, e.g. `"--memory 64M"`).
 //! Server logs go to `target/bench-logs/`. The exit status is non-zero if
-//! any run saw an error, a lost or reordered message.
+//! any run saw an error, a lost or reordered message (a yardstick's only
+//! in the smoke test: in the full run they are notes).
 
 #[path = "load/hostile.rs"]
 mod hostile;
