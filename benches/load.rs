@@ -257,9 +257,6 @@ fn main() -> ExitCode {
         opts.simple_timeout_ms
     );
     println!("{tokio_line}");
-    if tokio_line.contains("NOT BUILT") {
-        eprintln!("load: note: {tokio_line}");
-    }
     println!(
         "fan-out N wW: N subscribers, 64-byte messages, at most W in flight (not yet received \
          by every subscriber); wshub --queue {}",
@@ -273,7 +270,12 @@ fn main() -> ExitCode {
         );
     }
     println!(
-        "ratio = wshub / simple and wshub / tokio (rates; RSS in start and idle); server logs in {}",
+        "ratio = wshub / simple{} (rates; RSS in start and idle); server logs in {}",
+        if launcher.tokio.is_some() {
+            " and wshub / tokio"
+        } else {
+            ""
+        },
         launcher.log_dir.display()
     );
     println!();
