@@ -2,14 +2,25 @@
 //! `cargo bench --bench load` (a few minutes) or
 //! `cargo bench --bench load -- --smoke` (a few seconds, for CI).
 //!
-//! It starts the release `wshub` binary and, beside it, a plain tungstenite
-//! thread-per-connection server (the "simple design", `load/yardstick.rs`,
-//! this same binary re-run with `--yardstick-server`), each pinned to the
-//! first CPU while the generator runs on the second, and prints one line
-//! per scenario with wshub's figures, the simple design's, and their ratio:
+//! It starts the release `wshub` binary and, beside it, two yardsticks,
+//! each pinned to the first CPU while the generator runs on the second:
+//!
+//! - "simple": a plain tungstenite thread-per-connection server with a
+//!   4 KiB read buffer (`load/yardstick.rs`, this same binary re-run with
+//!   `--yardstick-server`);
+//! - "tokio": a tokio-tungstenite server, a task per connection on tokio's
+//!   multi-threaded runtime (`benches/tokio-yardstick`, a crate of its own
+//!   that the wshub crate never builds). The full run builds it with
+//!   `cargo build --release --manifest-path benches/tokio-yardstick/Cargo.toml
+//!   --target-dir target/tokio-yardstick`; if that fails it runs without
+//!   it and says so. The smoke test never builds or runs it.
+//!
+//! It prints one line per scenario with wshub's figures, each yardstick's,
+//! and wshub's ratio to each (`ratio 0.98x simple, 1.31x tokio`):
 //!
 //! - start: RSS of a fresh server, size of the wshub binary;
-//! - echo: 1, 64 and 256 clients in closed loop, 32-byte messages;
+//! - echo: 1, 64 and 256 clients in closed loop, 32-byte messages, with
+//!   the round trip's p50 and p99 for each server;
 //! - fan-out: one publisher and 100 or 1,000 subscribers in broadcast mode,
 //!   64-byte messages, at most 64 in flight (and 1,000 for 100
 //!   subscribers, where throughput rather than latency decides); loss and
@@ -17,7 +28,10 @@
 //! - idle: 1,000 and 10,000 idle connections: RSS per connection, threads,
 //!   CPU while idle;
 //! - connect: 32 clients connecting, upgrading and closing in a loop;
-//! - hostile (wshub only, not in the smoke test): 40 clients each sending
+//!
+//! and for wshub alone:
+//!
+//! - hostile (not in the smoke test): 40 clients each sending
 //!   one 15 MiB message in 1 MiB fragments and never reading, in echo mode
 //!   with the default flags and with `--max-message 16M`; then, in
 //!   broadcast mode, 10 subscribers that never read and 4 publishers
@@ -33,7 +47,8 @@
 //! `--hostile-args "ARGS"` (more wshub flags for the hostile runs,
 //! appended to the server's command line, e.g. `"--memory 64M"`).
 //! Server logs go to `target/bench-logs/`. The exit status is non-zero if
-//! any run saw an error, a lost or reordered message.
+//! any run saw an error, a lost or reordered message (a yardstick's only
+//! in the smoke test: in the full run they are notes).
 
 #[path = "load/hostile.rs"]
 mod hostile;
@@ -190,15 +205,37 @@ fn main() -> ExitCode {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    server::watchdog(Duration::from_secs(if opts.smoke { 120 } else { 900 }));
-
-    let launcher = match prepare(use_taskset, server_cpu, &opts) {
+    let mut launcher = match prepare(use_taskset, server_cpu, &opts) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("load: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // The tokio yardstick: never in the smoke test, so that CI never
+    // compiles tokio; in a full run, built now if any scenario compares.
+    let compares = ["start", "echo", "fanout", "idle", "connect"]
+        .iter()
+        .any(|s| opts.wants(s));
+    let tokio_line = if opts.smoke {
+        "tokio = not run in the smoke test (so that CI never compiles tokio)".to_string()
+    } else if !compares {
+        "tokio = not needed by the scenarios chosen".to_string()
+    } else {
+        match build_tokio(&launcher.log_dir) {
+            Ok(binary) => {
+                launcher.tokio = Some(binary);
+                "tokio = tokio-tungstenite 0.30 (benches/tokio-yardstick), tokio multi-threaded \
+                 runtime with available_parallelism worker threads (1 here: pinned to one CPU), \
+                 a task per connection, default WebSocketConfig but a 4 KiB read buffer, \
+                 TCP_NODELAY, broadcast via per-connection unbounded mpsc channels"
+                    .to_string()
+            }
+            Err(e) => format!("tokio = NOT BUILT, left out of this run: {e}"),
+        }
+    };
+    // Bounds the measurements, not the builds before them.
+    server::watchdog(Duration::from_secs(if opts.smoke { 120 } else { 1200 }));
     let wshub_size = std::fs::metadata(wshub_binary().unwrap_or_default())
         .map(|m| m.len())
         .unwrap_or(0);
@@ -214,10 +251,12 @@ fn main() -> ExitCode {
         gen_cpu.map_or("any cpu".into(), |c| format!("cpu {c}")),
     );
     println!(
-        "simple = tungstenite 0.30, thread per connection, default WebSocketConfig, TCP_NODELAY, \
-         broadcast via per-connection channels with a {} ms read timeout",
+        "simple = tungstenite 0.30, thread per connection, default WebSocketConfig but a {} KiB \
+         read buffer, TCP_NODELAY, broadcast via per-connection channels with a {} ms read timeout",
+        yardstick::READ_BUFFER / 1024,
         opts.simple_timeout_ms
     );
+    println!("{tokio_line}");
     println!(
         "fan-out N wW: N subscribers, 64-byte messages, at most W in flight (not yet received \
          by every subscriber); wshub --queue {}",
@@ -231,7 +270,12 @@ fn main() -> ExitCode {
         );
     }
     println!(
-        "ratio = wshub / simple; server logs in {}",
+        "ratio = wshub / simple{} (rates; RSS in start and idle); server logs in {}",
+        if launcher.tokio.is_some() {
+            " and wshub / tokio"
+        } else {
+            ""
+        },
         launcher.log_dir.display()
     );
     println!();
@@ -335,7 +379,54 @@ fn prepare(use_taskset: bool, cpu: Option<usize>, opts: &Opts) -> Result<Launche
         cpu,
         log_dir,
         simple_timeout_ms: opts.simple_timeout_ms,
+        tokio: None,
     })
+}
+
+/// Builds the tokio yardstick, its own workspace in
+/// `benches/tokio-yardstick`, into `target/tokio-yardstick` (beside
+/// `log_dir`, `target/bench-logs`) and returns its binary, or why not.
+fn build_tokio(log_dir: &Path) -> Result<PathBuf, String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/tokio-yardstick/Cargo.toml");
+    let target = log_dir.parent().unwrap_or(log_dir).join("tokio-yardstick");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!(
+        "load: building the tokio yardstick: cargo build --release --locked --manifest-path {} \
+         --target-dir {}",
+        manifest.display(),
+        target.display()
+    );
+    let out = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .or_else(|| stderr.lines().find(|l| !l.trim().is_empty()))
+            .unwrap_or("no message")
+            .trim()
+            .to_string();
+        return Err(format!("cargo build failed ({}): {why}", out.status));
+    }
+    let binary = target.join("release/tokio-yardstick");
+    if binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(format!("cargo build left no {}", binary.display()))
+    }
 }
 
 impl Suite {
@@ -362,9 +453,9 @@ impl Suite {
         self.failures.push(what);
     }
 
-    /// A problem of the simple design: a failure in the smoke test (where
-    /// it points at the generator), only a note in the full run (where the
-    /// yardstick may simply not keep up).
+    /// A problem of a yardstick (simple or tokio): a failure in the smoke
+    /// test (where it points at the generator), only a note in the full
+    /// run (where the yardstick may simply not keep up).
     fn simple_problem(&mut self, what: String) {
         if self.opts.smoke {
             self.problem(what);
@@ -445,10 +536,25 @@ fn summary(runs: &[Run]) -> Run {
 
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
-        format!("{:.2}", a / b)
+        format!("{:.2}x", a / b)
     } else {
         "n/a".into()
     }
+}
+
+/// wshub's figure over each yardstick's: `0.98x simple, 1.31x tokio`
+/// (only `simple` when the tokio yardstick did not run).
+fn ratios(wshub: f64, simple: f64, tokio: Option<f64>) -> String {
+    let mut text = format!("{} simple", ratio(wshub, simple));
+    if let Some(t) = tokio {
+        text += &format!(", {} tokio", ratio(wshub, t));
+    }
+    text
+}
+
+/// The tokio yardstick's column, ` | tokio ...`, when it ran.
+fn tokio_column(text: Option<String>) -> String {
+    text.map_or_else(String::new, |t| format!(" | tokio {t}"))
 }
 
 /// A run's rate and latency: `12,345 rt/s p50 0.61 ms p99 1.2 ms`.
@@ -484,13 +590,24 @@ fn start(suite: &mut Suite) -> Result<(), String> {
     let s = suite.launcher.simple("echo", "start")?;
     let (s_rss, s_threads) = measure(&s);
     suite.stop(s, "start");
+    let t = match suite.launcher.tokio("echo", "start")? {
+        Some(t) => {
+            let m = measure(&t);
+            suite.stop(t, "start");
+            Some(m)
+        }
+        None => None,
+    };
     let text = format!(
-        "{:<LABEL$}wshub RSS {} ({w_threads} threads), binary {} | simple RSS {} ({s_threads} threads) | RSS ratio {}",
+        "{:<LABEL$}wshub RSS {} ({w_threads} threads), binary {} | simple RSS {} ({s_threads} threads){} | RSS ratio {}",
         "start",
         size(w_rss as f64),
         size(suite.wshub_size as f64),
         size(s_rss as f64),
-        ratio(w_rss as f64, s_rss as f64),
+        tokio_column(
+            t.map(|(rss, threads)| format!("RSS {} ({threads} threads)", size(rss as f64)))
+        ),
+        ratios(w_rss as f64, s_rss as f64, t.map(|(rss, _)| rss as f64)),
     );
     suite.line(text, &others);
     Ok(())
@@ -516,25 +633,41 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
         let tag = format!("echo-{n}");
         let w = suite.launcher.wshub("echo", &[], &tag)?;
         let s = suite.launcher.simple("echo", &tag)?;
-        let (mut rw, mut rs) = (Vec::new(), Vec::new());
-        // Alternate the servers, so that a noisy moment hurts both alike.
+        let t = suite.launcher.tokio("echo", &tag)?;
+        let (mut rw, mut rs, mut rt) = (Vec::new(), Vec::new(), Vec::new());
+        // Alternate the servers, so that a noisy moment hurts all alike.
         for _ in 0..runs {
             rw.push(scenarios::echo(&w, n, plan));
             rs.push(scenarios::echo(&s, n, plan));
+            if let Some(t) = &t {
+                rt.push(scenarios::echo(t, n, plan));
+            }
         }
         suite.stop(w, &tag);
         suite.stop(s, &tag);
+        if let Some(t) = t {
+            suite.stop(t, &tag);
+        }
         let (w_sum, s_sum) = (summary(&rw), summary(&rs));
+        let t_sum = (!rt.is_empty()).then(|| summary(&rt));
         let label = format!("echo {n:>5} client{}", if n == 1 { "" } else { "s" });
         suite.check("wshub", &label, &w_sum);
         suite.check("simple", &label, &s_sum);
+        if let Some(t) = &t_sum {
+            suite.check("tokio", &label, t);
+        }
         let text = format!(
-            "{label:<LABEL$}wshub {} {} | simple {} {} | ratio {}",
+            "{label:<LABEL$}wshub {} {} | simple {} {}{} | ratio {}",
             rate(&w_sum, "rt/s"),
             cpu(&w_sum),
             rate(&s_sum, "rt/s"),
             cpu(&s_sum),
-            ratio(w_sum.rate, s_sum.rate),
+            tokio_column(
+                t_sum
+                    .as_ref()
+                    .map(|t| format!("{} {}", rate(t, "rt/s"), cpu(t)))
+            ),
+            ratios(w_sum.rate, s_sum.rate, t_sum.as_ref().map(|t| t.rate)),
         );
         suite.line(text, &others);
     }
@@ -571,7 +704,7 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
         let others = util::Others::mark(&suite.cpus);
         let tag = format!("fanout-{n}-w{window}");
         // One server at a time: the simple design's idle subscribers wake
-        // every few milliseconds, which would slow wshub down.
+        // every few milliseconds, which would slow the others down.
         let w = suite
             .launcher
             .wshub("broadcast", &["--queue", &queue], &tag)?;
@@ -580,10 +713,22 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
         let s = suite.launcher.simple("broadcast", &tag)?;
         let rs = fanout_runs(&s, n, window, plan, runs);
         suite.stop(s, &tag);
+        let rt = match suite.launcher.tokio("broadcast", &tag)? {
+            Some(t) => {
+                let rt = fanout_runs(&t, n, window, plan, runs);
+                suite.stop(t, &tag);
+                Some(rt)
+            }
+            None => None,
+        };
         let (w_sum, s_sum) = (summary(&rw), summary(&rs));
+        let t_sum = rt.as_deref().map(summary);
         let label = format!("fan-out {n:>5} w{window:<4}");
         suite.check("wshub", &label, &w_sum);
         suite.check("simple", &label, &s_sum);
+        if let Some(t) = &t_sum {
+            suite.check("tokio", &label, t);
+        }
         let timeout = suite.opts.simple_timeout_ms;
         let wakeups = n as u64 * 1000 / timeout;
         if !suite.opts.smoke && s_sum.server_cpu < 0.8 && window < BIG_WINDOW {
@@ -599,17 +744,21 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
                 commas(wakeups)
             ));
         }
+        let delivered = |r: &Run| {
+            format!(
+                "{} lost {} ooo {} {}",
+                rate(r, "deliveries/s"),
+                r.lost,
+                r.out_of_order,
+                cpu(r)
+            )
+        };
         let text = format!(
-            "{label:<LABEL$}wshub {} lost {} ooo {} {} | simple {} lost {} ooo {} {} | ratio {}",
-            rate(&w_sum, "deliveries/s"),
-            w_sum.lost,
-            w_sum.out_of_order,
-            cpu(&w_sum),
-            rate(&s_sum, "deliveries/s"),
-            s_sum.lost,
-            s_sum.out_of_order,
-            cpu(&s_sum),
-            ratio(w_sum.rate, s_sum.rate),
+            "{label:<LABEL$}wshub {} | simple {}{} | ratio {}",
+            delivered(&w_sum),
+            delivered(&s_sum),
+            tokio_column(t_sum.as_ref().map(delivered)),
+            ratios(w_sum.rate, s_sum.rate, t_sum.as_ref().map(|t| t.rate)),
         );
         suite.line(text, &others);
     }
@@ -666,7 +815,8 @@ fn idle(suite: &mut Suite) -> Result<(), String> {
                 r.open_secs,
             )
         };
-        // One server at a time: each needs a thread per connection.
+        // One server at a time: the thread-per-connection ones need a
+        // thread per connection.
         let w = suite
             .launcher
             .wshub("echo", &["--max-connections", "20000"], &tag)?;
@@ -675,8 +825,20 @@ fn idle(suite: &mut Suite) -> Result<(), String> {
         let s = suite.launcher.simple("echo", &tag)?;
         let rs = scenarios::idle(&s, n, window);
         suite.stop(s, &tag);
+        let rt = match suite.launcher.tokio("echo", &tag)? {
+            Some(t) => {
+                let rt = scenarios::idle(&t, n, window);
+                suite.stop(t, &tag);
+                Some(rt)
+            }
+            None => None,
+        };
         let label = format!("idle {:>6} conns", commas(n as u64));
-        for (name, r) in [("wshub", &rw), ("simple", &rs)] {
+        let mut all = vec![("wshub", &rw), ("simple", &rs)];
+        if let Some(t) = &rt {
+            all.push(("tokio", t));
+        }
+        for (name, r) in all {
             if r.errors.count > 0 || r.opened < n {
                 let report = if name == "wshub" {
                     Suite::problem
@@ -708,10 +870,15 @@ fn idle(suite: &mut Suite) -> Result<(), String> {
             ));
         }
         let text = format!(
-            "{label:<LABEL$}wshub {} | simple {} | RSS ratio {}",
+            "{label:<LABEL$}wshub {} | simple {}{} | RSS ratio {}",
             describe(&rw),
             describe(&rs),
-            ratio(rw.per_conn(), rs.per_conn()),
+            tokio_column(rt.as_ref().map(describe)),
+            ratios(
+                rw.per_conn(),
+                rs.per_conn(),
+                rt.as_ref().map(Idle::per_conn)
+            ),
         );
         suite.line(text, &others);
     }
@@ -737,25 +904,41 @@ fn connect(suite: &mut Suite) -> Result<(), String> {
     let tag = "connect";
     let w = suite.launcher.wshub("echo", &[], tag)?;
     let s = suite.launcher.simple("echo", tag)?;
-    let (mut rw, mut rs) = (Vec::new(), Vec::new());
+    let t = suite.launcher.tokio("echo", tag)?;
+    let (mut rw, mut rs, mut rt) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         rw.push(scenarios::connect(&w, clients, plan));
         rs.push(scenarios::connect(&s, clients, plan));
+        if let Some(t) = &t {
+            rt.push(scenarios::connect(t, clients, plan));
+        }
     }
     suite.stop(w, tag);
     suite.stop(s, tag);
+    if let Some(t) = t {
+        suite.stop(t, tag);
+    }
     let (w_sum, s_sum) = (summary(&rw), summary(&rs));
+    let t_sum = (!rt.is_empty()).then(|| summary(&rt));
     let label = format!("connect {clients:>3} clients");
     suite.check("wshub", &label, &w_sum);
     suite.check("simple", &label, &s_sum);
+    if let Some(t) = &t_sum {
+        suite.check("tokio", &label, t);
+    }
     // The latencies are from connect to the 101.
     let text = format!(
-        "{label:<LABEL$}wshub {} {} | simple {} {} | ratio {}",
+        "{label:<LABEL$}wshub {} {} | simple {} {}{} | ratio {}",
         rate(&w_sum, "handshakes/s"),
         cpu(&w_sum),
         rate(&s_sum, "handshakes/s"),
         cpu(&s_sum),
-        ratio(w_sum.rate, s_sum.rate),
+        tokio_column(
+            t_sum
+                .as_ref()
+                .map(|t| format!("{} {}", rate(t, "handshakes/s"), cpu(t)))
+        ),
+        ratios(w_sum.rate, s_sum.rate, t_sum.as_ref().map(|t| t.rate)),
     );
     suite.line(text, &others);
     Ok(())

@@ -678,9 +678,11 @@ pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
     let streams = streams.into_inner().expect("streams");
     r.errors = errors.into_inner().expect("errors");
     r.opened = streams.len();
-    // Let every connection thread reach its read.
+    // Let every connection thread reach its read (a server without a
+    // thread per connection has its tasks there once the 101 is out).
     let settle = Instant::now();
-    while server.threads() < r.threads_before + r.opened as u64
+    while server.thread_per_connection
+        && server.threads() < r.threads_before + r.opened as u64
         && settle.elapsed() < Duration::from_secs(10)
     {
         std::thread::sleep(Duration::from_millis(50));

@@ -1,6 +1,7 @@
 //! Starting, measuring and stopping the servers under test, each a child
-//! process pinned to the server core: the release `wshub` binary, and the
-//! simple design (this bench binary re-run with `--yardstick-server`).
+//! process pinned to the server core: the release `wshub` binary, the
+//! simple design (this bench binary re-run with `--yardstick-server`), and
+//! the tokio yardstick (`benches/tokio-yardstick`, built by the full run).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -51,6 +52,8 @@ pub struct Launcher {
     pub log_dir: PathBuf,
     /// Read timeout of the simple design's broadcast connections.
     pub simple_timeout_ms: u64,
+    /// The tokio yardstick's binary, when built.
+    pub tokio: Option<PathBuf>,
 }
 
 /// A running server.
@@ -58,6 +61,8 @@ pub struct ServerProc {
     pub name: &'static str,
     pub pid: u32,
     pub addr: SocketAddr,
+    /// Whether it runs a thread per connection (the tokio yardstick does not).
+    pub thread_per_connection: bool,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -87,6 +92,15 @@ impl Launcher {
             &timeout,
         ];
         self.spawn("simple", &self.self_exe.clone(), &args, tag)
+    }
+
+    /// The tokio yardstick, or `None` when it was not built.
+    pub fn tokio(&self, mode: &str, tag: &str) -> Result<Option<ServerProc>, String> {
+        let Some(program) = self.tokio.clone() else {
+            return Ok(None);
+        };
+        self.spawn("tokio", &program, &["--mode", mode], tag)
+            .map(Some)
     }
 
     fn spawn(
@@ -146,6 +160,7 @@ impl Launcher {
             name,
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            thread_per_connection: name != "tokio",
             child: Some(child),
             log,
         };

@@ -2,14 +2,17 @@
 //! own process (`load --yardstick-server --mode echo|broadcast`).
 //!
 //! An accept loop and one thread per connection (default stack) calling
-//! `tungstenite::accept` with the default `WebSocketConfig`, then a read
-//! loop. Echo answers each message from that loop. Broadcast follows the
-//! design tungstenite's maintainers suggest for a blocking server: every
-//! connection has a crossbeam channel in a shared registry; a message read
-//! is pushed into every other connection's channel; each connection thread
-//! reads with a short timeout and, between reads, drains its channel into
-//! its own socket, so each socket has one writer. Nagle is turned off, as
-//! any latency-minded server would.
+//! `tungstenite::accept_with_config` with the default `WebSocketConfig`
+//! but a 4 KiB read buffer (the default, 128 KiB, is more than a server
+//! meant to hold thousands of mostly idle connections would pick; wshub's
+//! own default is 1 KiB), then a read loop. Echo answers each message from
+//! that loop. Broadcast follows the design tungstenite's maintainers
+//! suggest for a blocking server: every connection has a crossbeam channel
+//! in a shared registry; a message read is pushed into every other
+//! connection's channel; each connection thread reads with a short timeout
+//! and, between reads, drains its channel into its own socket, so each
+//! socket has one writer. Nagle is turned off, as any latency-minded
+//! server would.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -19,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use tungstenite::{Error, Message};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Error, Message, WebSocket};
 
 type Registry = Arc<Mutex<HashMap<u64, Sender<Message>>>>;
 
@@ -75,9 +79,18 @@ pub fn main(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn echo(stream: TcpStream) {
+/// The read buffer of every connection.
+pub const READ_BUFFER: usize = 4096;
+
+/// The upgrade, with the yardstick's `WebSocketConfig`.
+fn accept(stream: TcpStream) -> Option<WebSocket<TcpStream>> {
     let _ = stream.set_nodelay(true);
-    let Ok(mut ws) = tungstenite::accept(stream) else {
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    tungstenite::accept_with_config(stream, Some(config)).ok()
+}
+
+fn echo(stream: TcpStream) {
+    let Some(mut ws) = accept(stream) else {
         return;
     };
     loop {
@@ -95,8 +108,7 @@ fn echo(stream: TcpStream) {
 }
 
 fn relay(id: u64, stream: TcpStream, registry: &Registry, timeout: Duration) {
-    let _ = stream.set_nodelay(true);
-    let Ok(mut ws) = tungstenite::accept(stream) else {
+    let Some(mut ws) = accept(stream) else {
         return;
     };
     let (tx, rx) = crossbeam_channel::unbounded();
