@@ -39,6 +39,11 @@
 //!   normal client's round trips meanwhile, and how the server ended the
 //!   hostile connections, within 20 s.
 //!
+//! `WSHUB_BENCH_BIN=PATH` measures that wshub binary instead of this
+//! tree's release build; `WSHUB_BENCH_BEFORE=PATH` measures that one too,
+//! in echo, fan-out and connect, in turn with the others, and adds its
+//! column and the ratio now/before (before/after figures from one run).
+//!
 //! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,hostile`;
 //! `--window N` (the small fan-out window, default 64);
 //! `--simple-timeout-ms N` (the simple broadcast's read timeout, default 10);
@@ -348,7 +353,10 @@ fn wshub_binary() -> Option<PathBuf> {
 /// the run cannot swap the binary between scenarios.
 fn prepare(use_taskset: bool, cpu: Option<usize>, opts: &Opts) -> Result<Launcher, String> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let binary = match wshub_binary() {
+    // Another build of wshub (an earlier commit's, say), for before/after
+    // figures from one run of this generator.
+    let other = std::env::var_os("WSHUB_BENCH_BIN").map(PathBuf::from);
+    let binary = match other.or_else(wshub_binary) {
         Some(b) => b,
         None => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -380,6 +388,7 @@ fn prepare(use_taskset: bool, cpu: Option<usize>, opts: &Opts) -> Result<Launche
         log_dir,
         simple_timeout_ms: opts.simple_timeout_ms,
         tokio: None,
+        before: std::env::var_os("WSHUB_BENCH_BEFORE").map(PathBuf::from),
     })
 }
 
@@ -552,6 +561,14 @@ fn ratios(wshub: f64, simple: f64, tokio: Option<f64>) -> String {
     text
 }
 
+/// The earlier build's column and wshub's ratio to it, when it ran.
+fn before_column(text: Option<String>, wshub: f64, before: Option<f64>) -> String {
+    match (text, before) {
+        (Some(t), Some(b)) => format!(" | before {t} | now/before {}", ratio(wshub, b)),
+        _ => String::new(),
+    }
+}
+
 /// The tokio yardstick's column, ` | tokio ...`, when it ran.
 fn tokio_column(text: Option<String>) -> String {
     text.map_or_else(String::new, |t| format!(" | tokio {t}"))
@@ -634,7 +651,8 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
         let w = suite.launcher.wshub("echo", &[], &tag)?;
         let s = suite.launcher.simple("echo", &tag)?;
         let t = suite.launcher.tokio("echo", &tag)?;
-        let (mut rw, mut rs, mut rt) = (Vec::new(), Vec::new(), Vec::new());
+        let b = suite.launcher.before("echo", &[], &tag)?;
+        let (mut rw, mut rs, mut rt, mut rb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // Alternate the servers, so that a noisy moment hurts all alike.
         for _ in 0..runs {
             rw.push(scenarios::echo(&w, n, plan));
@@ -642,14 +660,18 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
             if let Some(t) = &t {
                 rt.push(scenarios::echo(t, n, plan));
             }
+            if let Some(b) = &b {
+                rb.push(scenarios::echo(b, n, plan));
+            }
         }
         suite.stop(w, &tag);
         suite.stop(s, &tag);
-        if let Some(t) = t {
-            suite.stop(t, &tag);
+        for other in [t, b].into_iter().flatten() {
+            suite.stop(other, &tag);
         }
         let (w_sum, s_sum) = (summary(&rw), summary(&rs));
         let t_sum = (!rt.is_empty()).then(|| summary(&rt));
+        let b_sum = (!rb.is_empty()).then(|| summary(&rb));
         let label = format!("echo {n:>5} client{}", if n == 1 { "" } else { "s" });
         suite.check("wshub", &label, &w_sum);
         suite.check("simple", &label, &s_sum);
@@ -657,7 +679,7 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
             suite.check("tokio", &label, t);
         }
         let text = format!(
-            "{label:<LABEL$}wshub {} {} | simple {} {}{} | ratio {}",
+            "{label:<LABEL$}wshub {} {} | simple {} {}{} | ratio {}{}",
             rate(&w_sum, "rt/s"),
             cpu(&w_sum),
             rate(&s_sum, "rt/s"),
@@ -668,6 +690,13 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
                     .map(|t| format!("{} {}", rate(t, "rt/s"), cpu(t)))
             ),
             ratios(w_sum.rate, s_sum.rate, t_sum.as_ref().map(|t| t.rate)),
+            before_column(
+                b_sum
+                    .as_ref()
+                    .map(|b| format!("{} {}", rate(b, "rt/s"), cpu(b))),
+                w_sum.rate,
+                b_sum.as_ref().map(|b| b.rate)
+            ),
         );
         suite.line(text, &others);
     }
@@ -721,8 +750,20 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
             }
             None => None,
         };
+        let rb = match suite
+            .launcher
+            .before("broadcast", &["--queue", &queue], &tag)?
+        {
+            Some(b) => {
+                let rb = fanout_runs(&b, n, window, plan, runs);
+                suite.stop(b, &tag);
+                Some(rb)
+            }
+            None => None,
+        };
         let (w_sum, s_sum) = (summary(&rw), summary(&rs));
         let t_sum = rt.as_deref().map(summary);
+        let b_sum = rb.as_deref().map(summary);
         let label = format!("fan-out {n:>5} w{window:<4}");
         suite.check("wshub", &label, &w_sum);
         suite.check("simple", &label, &s_sum);
@@ -754,11 +795,16 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
             )
         };
         let text = format!(
-            "{label:<LABEL$}wshub {} | simple {}{} | ratio {}",
+            "{label:<LABEL$}wshub {} | simple {}{} | ratio {}{}",
             delivered(&w_sum),
             delivered(&s_sum),
             tokio_column(t_sum.as_ref().map(delivered)),
             ratios(w_sum.rate, s_sum.rate, t_sum.as_ref().map(|t| t.rate)),
+            before_column(
+                b_sum.as_ref().map(delivered),
+                w_sum.rate,
+                b_sum.as_ref().map(|b| b.rate)
+            ),
         );
         suite.line(text, &others);
     }
@@ -905,21 +951,26 @@ fn connect(suite: &mut Suite) -> Result<(), String> {
     let w = suite.launcher.wshub("echo", &[], tag)?;
     let s = suite.launcher.simple("echo", tag)?;
     let t = suite.launcher.tokio("echo", tag)?;
-    let (mut rw, mut rs, mut rt) = (Vec::new(), Vec::new(), Vec::new());
+    let b = suite.launcher.before("echo", &[], tag)?;
+    let (mut rw, mut rs, mut rt, mut rb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         rw.push(scenarios::connect(&w, clients, plan));
         rs.push(scenarios::connect(&s, clients, plan));
         if let Some(t) = &t {
             rt.push(scenarios::connect(t, clients, plan));
         }
+        if let Some(b) = &b {
+            rb.push(scenarios::connect(b, clients, plan));
+        }
     }
     suite.stop(w, tag);
     suite.stop(s, tag);
-    if let Some(t) = t {
-        suite.stop(t, tag);
+    for other in [t, b].into_iter().flatten() {
+        suite.stop(other, tag);
     }
     let (w_sum, s_sum) = (summary(&rw), summary(&rs));
     let t_sum = (!rt.is_empty()).then(|| summary(&rt));
+    let b_sum = (!rb.is_empty()).then(|| summary(&rb));
     let label = format!("connect {clients:>3} clients");
     suite.check("wshub", &label, &w_sum);
     suite.check("simple", &label, &s_sum);
@@ -928,7 +979,7 @@ fn connect(suite: &mut Suite) -> Result<(), String> {
     }
     // The latencies are from connect to the 101.
     let text = format!(
-        "{label:<LABEL$}wshub {} {} | simple {} {}{} | ratio {}",
+        "{label:<LABEL$}wshub {} {} | simple {} {}{} | ratio {}{}",
         rate(&w_sum, "handshakes/s"),
         cpu(&w_sum),
         rate(&s_sum, "handshakes/s"),
@@ -939,6 +990,13 @@ fn connect(suite: &mut Suite) -> Result<(), String> {
                 .map(|t| format!("{} {}", rate(t, "handshakes/s"), cpu(t)))
         ),
         ratios(w_sum.rate, s_sum.rate, t_sum.as_ref().map(|t| t.rate)),
+        before_column(
+            b_sum
+                .as_ref()
+                .map(|b| format!("{} {}", rate(b, "handshakes/s"), cpu(b))),
+            w_sum.rate,
+            b_sum.as_ref().map(|b| b.rate)
+        ),
     );
     suite.line(text, &others);
     Ok(())

@@ -54,6 +54,9 @@ pub struct Launcher {
     pub simple_timeout_ms: u64,
     /// The tokio yardstick's binary, when built.
     pub tokio: Option<PathBuf>,
+    /// An earlier wshub build to measure beside this one
+    /// (`WSHUB_BENCH_BEFORE`).
+    pub before: Option<PathBuf>,
 }
 
 /// A running server.
@@ -101,6 +104,21 @@ impl Launcher {
         };
         self.spawn("tokio", &program, &["--mode", mode], tag)
             .map(Some)
+    }
+
+    /// The earlier wshub build, when one was named, with the same flags.
+    pub fn before(
+        &self,
+        mode: &str,
+        extra: &[&str],
+        tag: &str,
+    ) -> Result<Option<ServerProc>, String> {
+        let Some(program) = self.before.clone() else {
+            return Ok(None);
+        };
+        let mut args = vec!["--addr", "127.0.0.1:0", "--mode", mode];
+        args.extend_from_slice(extra);
+        self.spawn("before", &program, &args, tag).map(Some)
     }
 
     fn spawn(
