@@ -42,7 +42,7 @@ fn cli() -> Command {
             .default_value("1K").help("Read buffer allocated per connection; also the most read per system call"))
         .arg(Arg::new("ping-interval").long("ping-interval").value_name("SECONDS")
             .value_parser(value_parser!(u64).range(1..)).default_value("30")
-            .help("Ping a client silent this long; close it after as long again without an answer"))
+            .help("Keepalive round: ping clients silent since the last round; close those silent since their ping"))
         .arg(Arg::new("head-timeout").long("head-timeout").value_name("SECONDS")
             .value_parser(value_parser!(u64).range(1..)).default_value("10")
             .help("Time allowed for the HTTP request head"))

@@ -130,8 +130,10 @@ impl Server {
         self
     }
 
-    /// How long a client may be silent before it is pinged; one more
-    /// interval without an answer closes it. Default 30 s.
+    /// The keepalive round: every interval the hub pings the clients it
+    /// has not heard from since the last round, and closes (1001) those
+    /// silent since their ping. A silent client is pinged after one to two
+    /// intervals and dropped after two to three. Default 30 s.
     pub fn ping_interval(mut self, every: Duration) -> Server {
         self.config.ping_interval = every;
         self
@@ -232,6 +234,7 @@ impl Server {
             queue_bytes: config.queue_bytes,
             write_timeout: config.write_timeout,
             close_timeout: config.close_timeout,
+            ping_interval: config.ping_interval,
         };
         let budget = Budget::new(config.memory_budget);
         let (hub, hub_thread) = hub::start(limits, 4096, budget)?;

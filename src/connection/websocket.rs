@@ -15,7 +15,6 @@ use super::gate::{Gate, Refused};
 use super::wire::Wire;
 use crate::error::Error;
 use crate::explain;
-use crate::frame::{self, Opcode};
 use crate::handler::{Client, CloseInfo, Message};
 use crate::http::Request;
 use crate::hub::{ClientId, Event, Serving, Socket};
@@ -57,9 +56,10 @@ pub(super) fn open(
 ) -> Option<Open> {
     let cfg = &shared.config;
     let peer = request.peer();
-    // The keepalive interval is the only read timeout: an idle client costs
-    // one wake-up per interval, to send it a ping.
-    let _ = socket.stream.set_read_timeout(Some(cfg.ping_interval));
+    // No read timeout (the head's is cleared): an idle connection sleeps in
+    // `read` until data comes; the hub keeps the keepalive (see
+    // `hub::thread`), and ends a dead peer's connection by shutting it.
+    let _ = socket.stream.set_read_timeout(None);
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_size)
         // Writes only collect tungstenite's small replies; see `Wire`.
@@ -77,7 +77,6 @@ pub(super) fn open(
         socket,
         shared: shared.clone(),
         replies: Vec::new(),
-        got_bytes: false,
         explain,
         gate: Gate::new(
             shared.hub.budget().clone(),
@@ -85,7 +84,7 @@ pub(super) fn open(
             cfg.memory_wait,
         ),
         early: io::Cursor::new(rest),
-        timeout: cfg.ping_interval,
+        timeout: None,
     };
     let ws = Box::new(WebSocket::from_raw_socket(
         wire,
@@ -133,18 +132,12 @@ impl Open {
             stack.release_below_here();
         }
         let handler = &*shared.handler;
-        let (id, peer) = (client.id(), client.peer());
+        let id = client.id();
         // From here this thread may write its own replies (see `hub::socket`).
         let serving = Serving::start(id, ws.get_ref().socket.clone());
-        let mut awaiting_pong = false;
         while ended.is_none() {
             let result = ws.read();
-            let wire = ws.get_mut();
-            wire.forward();
-            // Any byte from the peer, a pong or anything else, shows it is alive.
-            if std::mem::take(&mut wire.got_bytes) {
-                awaiting_pong = false;
-            }
+            ws.get_mut().forward();
             match result {
                 Ok(WsMessage::Text(text)) => {
                     ended = dispatch(handler, &client, Message::Text(text));
@@ -169,7 +162,15 @@ impl Open {
                     ended = Some(CloseInfo { code, reason });
                     finish_closing(&mut ws);
                 }
-                Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_)) => {}
+                Ok(WsMessage::Pong(_)) => {
+                    // The answer to the hub's keepalive ping, which only an
+                    // idle connection is sent: a good moment to give back
+                    // the stack pages its last messages' handlers touched.
+                    if let Some(stack) = stack {
+                        stack.release_below_here();
+                    }
+                }
+                Ok(WsMessage::Ping(_) | WsMessage::Frame(_)) => {}
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
                     ended = Some(CloseInfo {
                         code: 1006,
@@ -182,21 +183,8 @@ impl Open {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    // A whole interval of silence: ping, and if a second one
-                    // passes without a byte, the peer is gone. An idle
-                    // connection also gives back the stack pages its last
-                    // messages' handlers touched.
-                    if let Some(stack) = stack {
-                        stack.release_below_here();
-                    }
-                    if awaiting_pong {
-                        debug!("#{id} {peer}: no answer to ping");
-                        ended = Some(fail(&client, 1001, "no answer to ping"));
-                    } else {
-                        let ping = shared.hub.budget().small(frame::encode(Opcode::Ping, b""));
-                        let _ = shared.hub.send_frame(id, ping, false);
-                        awaiting_pong = true;
-                    }
+                    // The memory wait's timeout, set while the gate held
+                    // budget, outlived it; the next read clears it.
                     continue;
                 }
                 Err(e) => ended = Some(protocol_failure(handler, &client, e)),

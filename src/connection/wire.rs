@@ -17,17 +17,17 @@ pub(super) struct Wire {
     pub socket: Arc<Socket>,
     pub shared: Arc<Shared>,
     pub replies: Vec<u8>,
-    /// Bytes were read since the connection loop last looked.
-    pub got_bytes: bool,
     /// `--explain`: prints each incoming frame as its bytes arrive.
     pub explain: Option<Box<explain::Decoder>>,
     pub gate: Gate,
     /// Bytes the client sent behind its request head, read before the
     /// socket so that they pass the gate too.
     pub early: io::Cursor<Vec<u8>>,
-    /// The socket's read timeout now: the keepalive interval, or the
+    /// The socket's read timeout now: none (a blocking read with a timeout
+    /// arms a kernel timer on every read, about a tenth of an echo round
+    /// trip's cost here; the hub keeps the keepalive instead), or the
     /// memory wait while the gate holds budget for a message.
-    pub timeout: Duration,
+    pub timeout: Option<Duration>,
 }
 
 impl Wire {
@@ -47,24 +47,21 @@ impl Read for Wire {
         // A pong owed for a ping must go out before this thread sleeps.
         self.forward();
         let cfg = &self.shared.config;
-        let timeout = if self.gate.holding() {
-            cfg.memory_wait
-        } else {
-            cfg.ping_interval
-        };
+        let timeout = self.gate.holding().then_some(cfg.memory_wait);
         if timeout != self.timeout {
             self.timeout = timeout;
-            let _ = self.socket.stream.set_read_timeout(Some(timeout));
+            let _ = self.socket.stream.set_read_timeout(timeout);
         }
-        let (stream, got_bytes, explain) =
-            (&self.socket.stream, &mut self.got_bytes, &mut self.explain);
+        let (socket, explain) = (&self.socket, &mut self.explain);
         let early = &mut self.early;
         let n = self.gate.read(buf, |raw| {
             if (early.position() as usize) < early.get_ref().len() {
                 return early.read(raw);
             }
-            let n = (&*stream).read(raw)?;
-            *got_bytes |= n > 0;
+            let n = (&socket.stream).read(raw)?;
+            if n > 0 {
+                socket.heard();
+            }
             // What the client sent, before the gate cuts anything.
             if let Some(d) = explain.as_mut() {
                 d.feed(&raw[..n]);

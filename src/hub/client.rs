@@ -41,6 +41,11 @@ pub(super) struct Client {
     pub dirty: bool,
     /// The connection thread is gone: drop the client once `out` drains.
     pub reader_done: bool,
+    /// Sent a keepalive ping, and has not been heard from since.
+    pub pinged: bool,
+    /// Shut the socket once the queue is written: the peer is gone, and
+    /// its close frame is a courtesy nobody will answer.
+    pub hang_up: bool,
     /// `--explain`: prints each frame as it goes on the wire. Boxed: most
     /// servers never explain, and each client's entry in the map stays
     /// small.
@@ -65,6 +70,8 @@ impl Client {
             deadline: None,
             dirty: false,
             reader_done: false,
+            pinged: false,
+            hang_up: false,
             explain,
         }
     }

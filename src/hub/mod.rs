@@ -260,6 +260,9 @@ pub(crate) struct Limits {
     pub write_timeout: Duration,
     /// How long to wait for the closing handshake after sending a close.
     pub close_timeout: Duration,
+    /// How often the hub looks for silent clients, pings them, and ends
+    /// those that stayed silent since their ping.
+    pub ping_interval: Duration,
 }
 
 /// Starts the hub thread. Returns its handle and the thread, which ends

@@ -13,6 +13,7 @@ use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tungstenite::Bytes;
 
@@ -21,11 +22,16 @@ use super::{ClientId, Event, Hub};
 use crate::error::Result;
 use crate::sys;
 
-/// A client's TCP stream and its writer token.
+/// A client's TCP stream, its writer token, and whether it was heard from.
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) stream: TcpStream,
     pub(super) token: Token,
+    /// The peer sent something since the hub's last keepalive round (see
+    /// `thread::HubThread::keepalive`). Set by the connection thread,
+    /// taken by the hub; a flag, not a lock: a lost race only delays a
+    /// ping by one round.
+    heard: AtomicBool,
 }
 
 impl Socket {
@@ -33,7 +39,22 @@ impl Socket {
         Socket {
             stream,
             token: Token::new(),
+            heard: AtomicBool::new(false),
         }
+    }
+
+    /// The connection thread read bytes from the peer: it is alive.
+    pub(crate) fn heard(&self) {
+        // Loaded first, so that a busy connection writes the shared line
+        // once a round, not once a read.
+        if !self.heard.load(Ordering::Relaxed) {
+            self.heard.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the peer was heard from since the last call.
+    pub(super) fn take_heard(&self) -> bool {
+        self.heard.swap(false, Ordering::Relaxed)
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, TryRecvError};
-use log::{debug, warn};
+use log::{debug, info, warn};
 use tungstenite::Bytes;
 
 use super::client::{Client, Phase, Wrote};
@@ -36,6 +36,8 @@ pub(super) struct HubThread {
     /// Reused by broadcasts for the list of recipients.
     scratch: Vec<ClientId>,
     budget: Arc<Budget>,
+    /// The next keepalive round, while there are clients.
+    next_round: Option<Instant>,
 }
 
 impl HubThread {
@@ -56,6 +58,7 @@ impl HubThread {
             closed_at_shutdown: 0,
             scratch: Vec::new(),
             budget,
+            next_round: None,
         }
     }
 
@@ -110,9 +113,11 @@ impl HubThread {
                     polled.push(id);
                 }
             }
-            let timeout = self
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()));
+            let wake_at = match (self.next_deadline(), self.next_round()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = wake_at.map(|d| d.saturating_duration_since(Instant::now()));
             // The poll set borrows the descriptors it watches, so it is
             // built for each sleep, after `next_deadline` (which needs the
             // hub mutably), and let go before the writes below.
@@ -136,6 +141,10 @@ impl HubThread {
                 self.flush(id);
             }
             self.expire_deadlines();
+            if self.next_round.is_some_and(|t| t <= Instant::now()) {
+                self.next_round = None;
+                self.keepalive();
+            }
         }
     }
 
@@ -386,11 +395,65 @@ impl HubThread {
         if c.out.is_empty() {
             if c.reader_done {
                 self.remove(id);
+            } else if c.hang_up {
+                let _ = c.socket.stream.shutdown(Shutdown::Both);
             } else if c.phase == Phase::Open {
                 c.deadline = None;
             }
         } else {
             self.set_deadline(id, self.limits.write_timeout);
+        }
+    }
+
+    /// When the next keepalive round is due: one interval after the last,
+    /// while there are clients. An idle server with no client has no
+    /// timer at all; one with idle clients wakes once an interval for all
+    /// of them, where each connection thread used to wake for itself.
+    fn next_round(&mut self) -> Option<Instant> {
+        if self.clients.is_empty() {
+            self.next_round = None;
+        } else if self.next_round.is_none() {
+            self.next_round = Some(Instant::now() + self.limits.ping_interval);
+        }
+        self.next_round
+    }
+
+    /// A keepalive round. A client heard from since the last round is
+    /// alive. One that was not is sent a ping (a browser or any RFC 6455
+    /// client answers it: "Upon receipt of a Ping frame, an endpoint MUST
+    /// send a Pong frame in response"); one still silent a round after its
+    /// ping is gone: it gets a close frame with 1001 and its socket is
+    /// shut, which ends its connection thread's read. So a silent peer is
+    /// pinged after one to two intervals and dropped after two to three.
+    fn keepalive(&mut self) {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        ids.extend(
+            self.clients
+                .iter()
+                .filter_map(|(id, c)| (c.phase == Phase::Open && !c.reader_done).then_some(*id)),
+        );
+        for &id in &ids {
+            let Some(c) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            if c.socket.take_heard() {
+                c.pinged = false;
+            } else if !c.pinged {
+                c.pinged = true;
+                let ping = self.budget.small(frame::encode(frame::Opcode::Ping, b""));
+                self.queue(id, ping, false);
+            } else {
+                info!("client {id}: no answer to ping, closing it with 1001");
+                self.close_now(id, 1001, "no answer to ping");
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.hang_up = true;
+                }
+            }
+        }
+        self.scratch = ids;
+        for id in std::mem::take(&mut self.dirty) {
+            self.flush(id);
         }
     }
 
