@@ -31,7 +31,9 @@
 //!
 //! The hub sleeps in `poll(2)` on one wake-up descriptor (signalled only
 //! when it was asleep) plus the blocked sockets, with a timeout only while a
-//! deadline is pending. An idle server has no timer at all.
+//! deadline is pending or clients are connected: it keeps their keepalive,
+//! one round per `--ping-interval` for all of them (connection threads
+//! have no read timeout). A server without clients has no timer at all.
 //!
 //! # Memory
 //!
