@@ -71,10 +71,8 @@ impl HubThread {
                 match self.rx.try_recv() {
                     Ok(Posted { event, counted }) => {
                         self.apply(event);
-                        if let Some(c) = counted.and_then(|id| self.clients.get(&id)) {
-                            // Queued (or dropped): the thread's next reply
-                            // no longer has to wait behind it.
-                            c.socket.token.landed();
+                        if let Some(id) = counted {
+                            self.landed(id);
                         }
                     }
                     Err(TryRecvError::Empty) => break,
@@ -191,8 +189,6 @@ impl HubThread {
                     self.closed_at_shutdown += 1;
                     self.close_now(id, 1001, "server shutting down");
                 }
-                // Written, or with nothing to write, the token goes back
-                // to the connection thread for its replies.
                 self.mark_dirty(id);
             }
             Event::Send { to, frame, closes } => self.queue(to, frame, closes),
@@ -214,6 +210,7 @@ impl HubThread {
                     return;
                 };
                 c.socket.token.hub_take_over();
+                c.replies = true;
                 if let Some((frame, sent)) = rest {
                     if c.out.is_empty() {
                         c.progress = Instant::now();
@@ -238,6 +235,20 @@ impl HubThread {
                 }
             }
             Event::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    /// An event the client's own thread posted, counted on its token, is
+    /// applied: its next reply no longer has to wait behind it, and since
+    /// the thread sends replies, it gets the token back when the queue is
+    /// empty.
+    fn landed(&mut self, id: ClientId) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.socket.token.landed();
+            if !c.replies {
+                c.replies = true;
+                self.mark_dirty(id);
+            }
         }
     }
 
@@ -437,6 +448,9 @@ impl HubThread {
             let Some(c) = self.clients.get_mut(&id) else {
                 continue;
             };
+            // Whether its thread still writes replies of its own is asked
+            // anew each round (see `Client::replies`).
+            c.replies = false;
             if c.socket.take_heard() {
                 c.pinged = false;
             } else if !c.pinged {
