@@ -371,8 +371,10 @@ fn prepare(use_taskset: bool, cpu: Option<usize>, opts: &Opts) -> Result<Launche
             manifest.join("target/release/wshub")
         }
     };
-    let target = binary
-        .parent()
+    // This tree's target folder (an overriding binary may live anywhere).
+    let target = wshub_binary()
+        .as_deref()
+        .and_then(Path::parent)
         .and_then(Path::parent)
         .map_or_else(|| manifest.join("target"), Path::to_path_buf);
     let log_dir = target.join("bench-logs");
