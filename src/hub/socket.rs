@@ -9,7 +9,6 @@
 //! socket and every sender's frames in order.
 
 use std::cell::RefCell;
-use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -101,13 +100,10 @@ impl Hub {
     /// blocking, then gives the token back or hands it, with whatever did
     /// not go out, to the hub.
     fn write_own(&self, id: ClientId, socket: &Socket, frame: Bytes) -> Result<()> {
-        let sent = match sys::send_vectored_nonblocking(socket.stream.as_fd(), &[&frame]) {
-            Ok(n) => n,
-            // A full socket: the hub waits for room. A broken one: the
-            // hub's write fails too and ends the connection.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(_) => 0,
-        };
+        // Nothing sent is handed over whole: to a full socket the hub
+        // writes it when there is room; on a broken one the hub's write
+        // fails too, and it ends the connection.
+        let sent = sys::send_vectored_nonblocking(socket.stream.as_fd(), &[&frame]).unwrap_or(0);
         if sent == frame.len() {
             if socket.token.thread_release() {
                 return Ok(());
