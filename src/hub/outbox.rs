@@ -97,14 +97,9 @@ impl Outbox {
             } else {
                 front.len()
             };
-            let piece = &front[self.written..upto];
-            match sys::send_vectored_nonblocking(fd, &[piece]) {
-                Ok(sent) => {
-                    self.advance(sent);
-                    total += sent;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
+            let result = sys::send_vectored_nonblocking(fd, &[&front[self.written..upto]]);
+            if !self.took(result, &mut total)? {
+                break;
             }
         }
         Ok(total)
@@ -122,16 +117,27 @@ impl Outbox {
                 bufs[i] = if i == 0 { &f[self.written..] } else { f };
                 n += 1;
             }
-            match sys::send_vectored_nonblocking(fd, &bufs[..n]) {
-                Ok(sent) => {
-                    self.advance(sent);
-                    total += sent;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
+            let result = sys::send_vectored_nonblocking(fd, &bufs[..n]);
+            if !self.took(result, &mut total)? {
+                break;
             }
         }
         Ok(total)
+    }
+
+    /// Takes a send's result: forgets what went out and adds it to
+    /// `total`. Says whether to go on (false: the socket is full); an error
+    /// other than a full socket means the connection is broken.
+    fn took(&mut self, result: io::Result<usize>, total: &mut usize) -> io::Result<bool> {
+        match result {
+            Ok(sent) => {
+                self.advance(sent);
+                *total += sent;
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Forgets `sent` bytes from the front; a finished frame is dropped
