@@ -3,16 +3,17 @@
 //! its write in `client`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, TryRecvError};
-use log::{debug, info, warn};
+use log::{debug, warn};
 use tungstenite::Bytes;
 
 use super::client::{Client, Phase, Wrote};
+use super::ids::IdHasher;
 use super::token::Claim;
 use super::{ClientId, Event, Limits, Posted};
 use crate::budget::Budget;
@@ -23,47 +24,22 @@ use crate::{explain, frame};
 /// enough to batch a burst, small enough to keep latency low.
 const BATCH: usize = 1024;
 
-/// Hashes client ids for the hub's map, looked up a few times for every
-/// frame delivered. The ids are the server's own sequential numbers, never
-/// chosen by a peer, so the map needs no defence against keys crafted to
-/// collide (SipHash's job, the default); one multiplication by the golden
-/// ratio spreads them over the table. Measured: SipHash's lookups were a
-/// visible share of a fan-out's cost per delivery.
-#[derive(Default)]
-pub(super) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 pub(super) struct HubThread {
     pub(super) limits: Limits,
     rx: Receiver<Posted>,
     waker: Arc<Waker>,
     pub(super) clients: HashMap<ClientId, Client, BuildHasherDefault<IdHasher>>,
     /// Clients with frames to write this round.
-    dirty: Vec<ClientId>,
+    pub(super) dirty: Vec<ClientId>,
     /// Clients that have a deadline: blocked output or a pending close.
     pub(super) watched: Vec<ClientId>,
     stopping: bool,
     closed_at_shutdown: usize,
     /// Reused by broadcasts for the list of recipients.
-    scratch: Vec<ClientId>,
-    budget: Arc<Budget>,
+    pub(super) scratch: Vec<ClientId>,
+    pub(super) budget: Arc<Budget>,
     /// The next keepalive round, while there are clients.
-    next_round: Option<Instant>,
+    pub(super) next_round: Option<Instant>,
 }
 
 impl HubThread {
@@ -280,7 +256,7 @@ impl HubThread {
 
     /// Appends a frame to a client's queue, unless it is closing, and
     /// closes it with 1008 if the queue is over its bound.
-    fn queue(&mut self, id: ClientId, frame: Bytes, closes: bool) {
+    pub(super) fn queue(&mut self, id: ClientId, frame: Bytes, closes: bool) {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
@@ -439,61 +415,6 @@ impl HubThread {
             }
         } else {
             self.set_deadline(id, self.limits.write_timeout);
-        }
-    }
-
-    /// When the next keepalive round is due: one interval after the last,
-    /// while there are clients. An idle server with no client has no
-    /// timer at all; one with idle clients wakes once an interval for all
-    /// of them, where each connection thread used to wake for itself.
-    fn next_round(&mut self) -> Option<Instant> {
-        if self.clients.is_empty() {
-            self.next_round = None;
-        } else if self.next_round.is_none() {
-            self.next_round = Some(Instant::now() + self.limits.ping_interval);
-        }
-        self.next_round
-    }
-
-    /// A keepalive round. A client heard from since the last round is
-    /// alive. One that was not is sent a ping (a browser or any RFC 6455
-    /// client answers it: "Upon receipt of a Ping frame, an endpoint MUST
-    /// send a Pong frame in response"); one still silent a round after its
-    /// ping is gone: it gets a close frame with 1001 and its socket is
-    /// shut, which ends its connection thread's read. So a silent peer is
-    /// pinged after one to two intervals and dropped after two to three.
-    fn keepalive(&mut self) {
-        let mut ids = std::mem::take(&mut self.scratch);
-        ids.clear();
-        ids.extend(
-            self.clients
-                .iter()
-                .filter_map(|(id, c)| (c.phase == Phase::Open && !c.reader_done).then_some(*id)),
-        );
-        for &id in &ids {
-            let Some(c) = self.clients.get_mut(&id) else {
-                continue;
-            };
-            // Whether its thread still writes replies of its own is asked
-            // anew each round (see `Client::replies`).
-            c.replies = false;
-            if c.socket.take_heard() {
-                c.pinged = false;
-            } else if !c.pinged {
-                c.pinged = true;
-                let ping = self.budget.small(frame::encode(frame::Opcode::Ping, b""));
-                self.queue(id, ping, false);
-            } else {
-                info!("client {id}: no answer to ping, closing it with 1001");
-                self.close_now(id, 1001, "no answer to ping");
-                if let Some(c) = self.clients.get_mut(&id) {
-                    c.hang_up = true;
-                }
-            }
-        }
-        self.scratch = ids;
-        for id in std::mem::take(&mut self.dirty) {
-            self.flush(id);
         }
     }
 
