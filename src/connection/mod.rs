@@ -98,8 +98,8 @@ pub(crate) fn serve(
             // From `Upgrading` the hub holds what others send to this
             // client, and writes nothing until `Opened`: this thread is the
             // socket's only writer until then, so the 101 goes straight out.
-            // Quietly: nothing is sent to a client before its id is out,
-            // which is after `Opened`, and that one wakes the hub.
+            // Quietly: the hub needs it only once woken to send this client
+            // something, and the channel's order applies it first.
             if shared.hub.post_quietly(Event::Upgrading { id }).is_ok()
                 && (&*stream).write_all(&response).is_ok()
             {

@@ -191,7 +191,6 @@ impl HubThread {
                     self.closed_at_shutdown += 1;
                     self.close_now(id, 1001, "server shutting down");
                 }
-                self.mark_dirty(id);
             }
             Event::Send { to, frame, closes } => self.queue(to, frame, closes),
             Event::Broadcast { frame, except } => {
