@@ -218,3 +218,47 @@ fn nothing_follows_a_close_frame_whoever_queues_it() {
     pump.join().unwrap();
     assert_eq!(code, 4002);
 }
+
+#[test]
+fn a_client_is_judged_by_the_count_only_once_the_hub_could_write_to_it() {
+    // Frames broadcast while a client's `on_open` runs wait for it; the
+    // client was offered none of them, so more of them than the queue
+    // bound must not close it.
+    const QUEUE: usize = 8;
+    const SENT: usize = 5 * QUEUE;
+    struct SlowOpen(crossbeam_channel::Receiver<()>);
+    impl Handler for SlowOpen {
+        fn on_open(&self, _: &Client, _: &Request) {
+            self.0.recv_timeout(WAIT).expect("the test lets it open");
+        }
+        fn on_message(&self, _: &Client, _: Message) {}
+    }
+    let (go, gate) = unbounded();
+    let s = Server::new("127.0.0.1:0")
+        .queue_size(QUEUE)
+        .start(SlowOpen(gate))
+        .unwrap();
+    go.send(()).unwrap();
+    let mut first = connect(s.local_addr(), "/ws");
+    // The 101 is written before `on_open`, so this returns while the
+    // second client's `on_open` waits.
+    let mut second = connect(s.local_addr(), "/ws");
+    for k in 0..SENT {
+        s.hub().broadcast(format!("m{k}")).unwrap();
+    }
+    // The hub applies events in order: once the first client has them
+    // all, the second one's are all waiting for it.
+    for k in 0..SENT {
+        assert_eq!(next_text(&mut first), format!("m{k}"));
+    }
+    go.send(()).unwrap();
+    for k in 0..SENT {
+        assert_eq!(next_text(&mut second), format!("m{k}"));
+    }
+    // Still open: a ping is answered, not met with a close.
+    second
+        .send(WsMessage::Ping(b"still".to_vec().into()))
+        .unwrap();
+    let pong = second.read().expect("an answer to the ping");
+    assert_eq!(pong, WsMessage::Pong(b"still".to_vec().into()));
+}

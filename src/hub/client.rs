@@ -17,7 +17,7 @@ pub(super) enum Phase {
     /// Accepted, HTTP head not yet handled; the hub only holds the socket.
     Http,
     /// Handshake and `on_open` under way: frames wait in `held`, up to
-    /// the queue bound; `overflow` says more came, and the client is
+    /// `Limits::unjudged_max`; `overflow` says more came, and the client is
     /// closed with 1008 once open.
     Opening {
         held: Vec<(Bytes, bool)>,
@@ -49,6 +49,9 @@ pub(super) struct Client {
     /// broadcast subscriber) never asks, and the hub keeps its token,
     /// which spares two atomic operations per delivery.
     pub replies: bool,
+    /// Frames were queued past the count bound while the connection
+    /// thread held the token: the hub's next write judges the client.
+    pub judge_count: bool,
     /// Shut the socket once the queue is written: the peer is gone, and
     /// its close frame is a courtesy nobody will answer.
     pub hang_up: bool,
@@ -78,6 +81,7 @@ impl Client {
             reader_done: false,
             pinged: false,
             replies: false,
+            judge_count: false,
             hang_up: false,
             explain,
         }

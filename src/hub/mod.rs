@@ -270,6 +270,19 @@ pub(crate) struct Limits {
     pub ping_interval: Duration,
 }
 
+impl Limits {
+    /// Frames a client may have waiting while the hub cannot write to it
+    /// (its thread is writing the handshake and what `on_open` sent, or
+    /// one reply of its own). The client has been offered none of them,
+    /// so it is not behind, and the count bound waits for the hub's next
+    /// write; meanwhile the frames' bytes are counted in the budget, and
+    /// the queue's own entries stay within the client's byte bound.
+    pub fn unjudged_max(&self) -> usize {
+        let entry = std::mem::size_of::<(Bytes, bool)>();
+        self.queue.max(self.queue_bytes / entry)
+    }
+}
+
 /// Starts the hub thread. Returns its handle and the thread, which ends
 /// after `Shutdown` once every client is gone, returning how many
 /// WebSocket clients it closed.

@@ -262,7 +262,11 @@ impl HubThread {
         match &mut c.phase {
             Phase::Open => {}
             Phase::Opening { held, overflow } => {
-                if held.len() < self.limits.queue {
+                // The client is offered nothing until its thread has
+                // written the handshake and what `on_open` sent, so it
+                // cannot be behind yet: it is judged by the count once the
+                // hub writes to it, on `Opened`.
+                if held.len() < self.limits.unjudged_max() {
                     held.push((frame, closes));
                 } else {
                     *overflow = true;
@@ -273,21 +277,13 @@ impl HubThread {
             // sending a Close frame."
             Phase::Http | Phase::Closing => return,
         }
-        if c.out.len() >= self.limits.queue && !closes {
-            // The bound is on what the client has not taken, not on what
-            // this batch has not tried to write yet: write, then judge.
-            self.flush(id);
-            if self
-                .clients
-                .get(&id)
-                .is_none_or(|c| c.out.len() >= self.limits.queue)
-            {
-                self.too_slow(id);
-                return;
-            }
-            // There is room now, so this takes the path below.
-            return self.queue(id, frame, closes);
+        if c.out.len() >= self.limits.queue && !closes && !self.room_after_write(id) {
+            return;
         }
+        // The write may have judged the client and closed it.
+        let Some(c) = self.clients.get_mut(&id).filter(|c| c.phase == Phase::Open) else {
+            return;
+        };
         if c.out.is_empty() {
             // Nothing was owed, so the client was not behind until now.
             c.progress = Instant::now();
@@ -306,6 +302,29 @@ impl HubThread {
         } else if c.out.bytes() > self.limits.queue_bytes {
             self.judge_bytes(id);
         }
+    }
+
+    /// A client's queue is at its count bound. The bound is on what the
+    /// client has not taken, not on what the hub has not tried to write
+    /// yet: write, then judge. Returns whether one more frame may be
+    /// queued; if not, the client is being closed.
+    fn room_after_write(&mut self, id: ClientId) -> bool {
+        self.flush(id);
+        let Some(c) = self.clients.get_mut(&id) else {
+            return false;
+        };
+        if c.out.len() < self.limits.queue {
+            return true;
+        }
+        if !c.socket.token.hub_holds() && c.out.len() < self.limits.unjudged_max() {
+            // The connection thread is writing a reply of its own (rule 3
+            // of `token`), so the hub could not offer the client anything:
+            // it is judged at the hub's first write after the hand-over.
+            c.judge_count = true;
+            return true;
+        }
+        self.too_slow(id);
+        false
     }
 
     fn too_slow(&mut self, id: ClientId) {
@@ -403,6 +422,9 @@ impl HubThread {
                 self.abandon(id);
                 return;
             }
+        }
+        if std::mem::take(&mut c.judge_count) && c.out.len() > self.limits.queue {
+            return self.too_slow(id);
         }
         if c.out.is_empty() {
             if c.reader_done {
