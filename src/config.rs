@@ -54,6 +54,8 @@ pub(crate) struct Config {
     pub origins: Origins,
     pub stack_size: usize,
     pub explain: bool,
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for Config {
@@ -89,6 +91,8 @@ impl Default for Config {
             // only the pages a thread touches count towards memory.
             stack_size: 128 * 1024,
             explain: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum Error {
     WwwMissing(PathBuf),
     /// A setting is out of range; the text says which and why.
     Config(String),
+    /// The TLS certificate or key could not be used; the text says which
+    /// file and why.
+    Tls(String),
     /// The server has stopped; nothing more can be sent.
     Closed,
     /// The server's memory budget cannot take this message now; nothing
@@ -54,6 +57,7 @@ impl fmt::Display for Error {
                 dir.display()
             ),
             Error::Config(text) => write!(f, "invalid setting: {text}"),
+            Error::Tls(text) => write!(f, "TLS: {text}"),
             Error::Closed => write!(f, "the server has stopped; nothing more can be sent"),
             Error::Busy { bytes } => write!(
                 f,

@@ -1,9 +1,9 @@
 //! The HTTP/1.1 request head: read once under a size and a time limit,
 //! parsed by `httparse`, and the few responses wshub sends.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The most headers a request may carry.
 const MAX_HEADERS: usize = 64;
@@ -106,13 +106,16 @@ pub(crate) enum HeadError {
 
 /// Reads one request head. Returns it and the bytes that followed it (the
 /// first WebSocket frames, if the client did not wait for the 101).
+///
+/// `read` reads from `stream` (through its TLS session, on a TLS port);
+/// `stream` itself only carries the read timeout.
 pub(crate) fn read_head(
-    mut stream: &TcpStream,
+    stream: &TcpStream,
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     peer: SocketAddr,
     max_size: usize,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<(Request, Vec<u8>), HeadError> {
-    let deadline = Instant::now() + timeout;
     // On the heap: once freed, this 1 KiB is what tungstenite's read
     // buffer of the same size is given (measured: 512-byte read buffers
     // cost more per idle connection than 1 KiB ones, for that reason).
@@ -132,7 +135,7 @@ pub(crate) fn read_head(
         let filled = buf.len();
         let want = 1024.min(max_size + 1 - filled);
         buf.resize(filled + want, 0);
-        let got = stream.read(&mut buf[filled..]);
+        let got = read(&mut buf[filled..]);
         buf.truncate(filled + *got.as_ref().unwrap_or(&0));
         match got {
             Ok(0) => return Err(HeadError::Silent),
@@ -316,13 +319,6 @@ pub(crate) fn error_response(status: u16, extra: &str, text: &str, head_only: bo
         body.as_bytes(),
         head_only,
     )
-}
-
-/// Writes a whole response under a time limit; errors only mean the peer
-/// went away, which is nothing to report.
-pub(crate) fn send(mut stream: &TcpStream, bytes: &[u8], timeout: Duration) {
-    let _ = stream.set_write_timeout(Some(timeout));
-    let _ = stream.write_all(bytes);
 }
 
 #[cfg(test)]

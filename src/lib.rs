@@ -61,6 +61,8 @@ mod listener;
 pub mod modes;
 mod server;
 mod sys;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use budget::SMALL;
 pub use error::{Error, Result};
@@ -70,6 +72,8 @@ pub use handshake::{Accept, GUID, accept_key};
 pub use http::Request;
 pub use hub::{ClientId, Hub};
 pub use server::{Running, Server, ShutdownHandle};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use tungstenite::{Bytes, Utf8Bytes};
 
 /// For the `wshub` binary, which has no `unsafe` of its own; not part of

@@ -157,11 +157,22 @@ fn spawn(
                 break;
             }
         }
-        let _ = (&stream).write(&body);
+        // A TLS client could not read a plain answer: it just sees the
+        // connection closed.
+        if !shared.tls_port() {
+            let _ = (&stream).write(&body);
+        }
         let _ = stream.shutdown(Shutdown::Write);
         return None;
     }
-    let socket = Arc::new(Socket::new(stream));
+    let socket = match new_socket(stream, shared) {
+        Ok(socket) => Arc::new(socket),
+        Err(e) => {
+            error!("{peer}: cannot start a TLS session: {e}");
+            shared.live.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+    };
     let explain = shared.config.explain.then(Arc::default);
     let accepted = Event::Accepted {
         id,
@@ -196,6 +207,19 @@ fn spawn(
             None
         }
     }
+}
+
+/// The accepted stream, with a TLS session on a TLS port.
+fn new_socket(stream: TcpStream, shared: &Shared) -> std::io::Result<Socket> {
+    #[cfg(feature = "tls")]
+    if let Some(config) = &shared.tls {
+        return Ok(Socket::with_tls(
+            stream,
+            crate::tls::Session::new(config.clone())?,
+        ));
+    }
+    let _ = shared;
+    Ok(Socket::new(stream))
 }
 
 /// Runs when a connection thread ends, however it ends: frees its slot,

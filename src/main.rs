@@ -62,6 +62,26 @@ fn cli() -> Command {
                 .help("The client's Sec-WebSocket-Key, e.g. dGhlIHNhbXBsZSBub25jZQ==")))
         .arg(Arg::new("allow-origin").long("allow-origin").value_name("URL").action(ArgAction::Append)
             .help("Also accept WebSocket requests from pages at this origin (repeatable; '*' turns the check off)"))
+        .args(tls_args())
+}
+
+/// `--tls-cert` and `--tls-key`, in a build with TLS.
+fn tls_args() -> Vec<Arg> {
+    if !cfg!(feature = "tls") {
+        return Vec::new();
+    }
+    vec![
+        Arg::new("tls-cert")
+            .long("tls-cert")
+            .value_name("FILE")
+            .requires("tls-key")
+            .help("Serve https:// and wss:// on the same port, with this certificate chain (PEM)"),
+        Arg::new("tls-key")
+            .long("tls-key")
+            .value_name("FILE")
+            .requires("tls-cert")
+            .help("The private key of --tls-cert (PEM)"),
+    ]
 }
 
 /// Parses `4096`, `4K`, `16M` (binary multiples).
@@ -153,6 +173,13 @@ fn configure(m: &ArgMatches) -> Server {
         }
         server = server.allow_origin(origin);
     }
+    #[cfg(feature = "tls")]
+    if let (Some(cert), Some(key)) = (
+        m.get_one::<String>("tls-cert"),
+        m.get_one::<String>("tls-key"),
+    ) {
+        server = server.tls(cert, key);
+    }
     server
 }
 
@@ -205,7 +232,12 @@ fn main() -> ExitCode {
         }
     };
     let addr = running.local_addr();
-    println!("wshub listening on http://{addr}/ (WebSocket ws://{addr}{ws_path}, mode {mode})");
+    let (http, ws) = if cfg!(feature = "tls") && matches.get_one::<String>("tls-cert").is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    println!("wshub listening on {http}://{addr}/ (WebSocket {ws}://{addr}{ws_path}, mode {mode})");
 
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

@@ -25,6 +25,19 @@ pub(crate) struct Shared {
     pub hub: Hub,
     /// Connections open now, to enforce `max_connections`.
     pub live: AtomicUsize,
+    /// On a TLS port, what every connection's session is made from.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Shared {
+    /// Whether this port speaks TLS (https:// and wss://).
+    pub(crate) fn tls_port(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
 }
 
 /// A WebSocket server, configured with builder methods and started with
@@ -194,6 +207,25 @@ impl Server {
         self
     }
 
+    /// Serves https:// and wss:// on this port, with the certificate
+    /// chain and private key in these PEM files (read at
+    /// [`start`](Server::start), which fails with [`Error::Tls`] and a
+    /// line that names the file if either cannot be used).
+    ///
+    /// ```no_run
+    /// let server = wshub::Server::new("0.0.0.0:8443")
+    ///     .tls("/etc/wshub/cert.pem", "/etc/wshub/key.pem");
+    /// # let _ = server;
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Server {
+        self.config.tls = Some(crate::tls::TlsConfig {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
     /// Binds the address and starts serving in background threads. Returns
     /// once the server is listening.
     pub fn start(self, handler: impl Handler) -> Result<Running> {
@@ -223,6 +255,11 @@ impl Server {
             },
             None => None,
         };
+        #[cfg(feature = "tls")]
+        let tls = match &config.tls {
+            Some(files) => Some(files.load()?),
+            None => None,
+        };
         let listener = TcpListener::bind(&config.addr).map_err(|source| Error::Bind {
             addr: config.addr.clone(),
             source,
@@ -245,6 +282,8 @@ impl Server {
             handler: Box::new(handler),
             hub: hub.clone(),
             live: AtomicUsize::new(0),
+            #[cfg(feature = "tls")]
+            tls,
         });
         let listener_thread = {
             let stop = stop.clone();

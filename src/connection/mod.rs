@@ -18,10 +18,11 @@ mod wire;
 
 pub(crate) use websocket::Open;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use log::{debug, info, warn};
 
@@ -48,7 +49,25 @@ pub(crate) fn serve(
     let stack = crate::sys::Stack::current();
     let stream = &socket.stream;
     let cfg = &shared.config;
-    let (request, rest) = match http::read_head(stream, peer, cfg.max_head_size, cfg.head_timeout) {
+    // The head's deadline covers a TLS handshake too: a client that stalls
+    // in either cannot hold this thread.
+    let deadline = Instant::now() + cfg.head_timeout;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &socket.tls {
+        match tls.handshake(stream, deadline) {
+            crate::tls::Start::Tls => {}
+            crate::tls::Start::PlainHttp => {
+                plain_http_to_tls_port(id, stream, peer, shared, deadline);
+                return None;
+            }
+            crate::tls::Start::Failed(why) => {
+                debug!("#{id} {peer}: {why}");
+                return None;
+            }
+        }
+    }
+    let read = |buf: &mut [u8]| socket.read(buf);
+    let (request, rest) = match http::read_head(stream, read, peer, cfg.max_head_size, deadline) {
         Ok(head) => head,
         Err(e) => {
             let (status, text) = match e {
@@ -59,7 +78,7 @@ pub(crate) fn serve(
             };
             debug!("#{id} {peer}: {status} {text}");
             answer(
-                stream,
+                &socket,
                 &http::error_response(status, "", &text, false),
                 shared,
             );
@@ -83,7 +102,7 @@ pub(crate) fn serve(
             if explain.is_some() {
                 explain::response(id, &bytes);
             }
-            answer(stream, &bytes, shared);
+            answer(&socket, &bytes, shared);
         }
         Route::Upgrade(key) => {
             let response = handshake::response(&key);
@@ -101,7 +120,7 @@ pub(crate) fn serve(
             // Quietly: the hub needs it only once woken to send this client
             // something, and the channel's order applies it first.
             if shared.hub.post_quietly(Event::Upgrading { id }).is_ok()
-                && (&*stream).write_all(&response).is_ok()
+                && socket.write_all(&response).is_ok()
             {
                 let decoder =
                     explain.map(|c| Box::new(explain::Decoder::new(id, explain::Side::Client, c)));
@@ -197,8 +216,53 @@ fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
 
 /// Sends a whole HTTP response, then lets the client close first, so the
 /// response is not lost to a reset (a close with unread input sends RST).
-fn answer(stream: &TcpStream, bytes: &[u8], shared: &Shared) {
-    http::send(stream, bytes, shared.config.head_timeout);
+fn answer(socket: &Socket, bytes: &[u8], shared: &Shared) {
+    let stream = &socket.stream;
+    // Errors only mean the peer went away, which is nothing to report.
+    let _ = stream.set_write_timeout(Some(shared.config.head_timeout));
+    let _ = socket.write_all(bytes);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &socket.tls {
+        tls.close_notify(stream);
+    }
+    linger(stream, shared);
+}
+
+/// A client spoke plain HTTP to a TLS port: it is told, in plain HTTP,
+/// where to go instead.
+#[cfg(feature = "tls")]
+fn plain_http_to_tls_port(
+    id: ClientId,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    deadline: Instant,
+) {
+    let read = |buf: &mut [u8]| (&*stream).read(buf);
+    let max = shared.config.max_head_size;
+    let Ok((request, _)) = http::read_head(stream, read, peer, max, deadline) else {
+        return;
+    };
+    let host = request.header("Host").unwrap_or("this-server");
+    let (scheme, what) = if handshake::is_upgrade(&request) {
+        ("wss", "WebSocket connections")
+    } else {
+        ("https", "pages")
+    };
+    let text = format!(
+        "this port speaks TLS only: open {scheme}://{host}{} for {what} here",
+        request.path()
+    );
+    info!("#{id} {peer}: plain HTTP on the TLS port, answered 400: {text}");
+    let _ = stream.set_write_timeout(Some(shared.config.head_timeout));
+    let answer = http::error_response(400, "", &text, false);
+    let _ = std::io::Write::write_all(&mut &*stream, &answer);
+    linger(stream, shared);
+}
+
+/// Shuts the sending side and reads what the client still sends, for a
+/// short while, so that the close is a FIN and not a reset.
+fn linger(stream: &TcpStream, shared: &Shared) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 512];
     let _ = stream.set_read_timeout(Some(shared.config.close_timeout));

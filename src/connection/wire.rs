@@ -58,7 +58,7 @@ impl Read for Wire {
             if (early.position() as usize) < early.get_ref().len() {
                 return early.read(raw);
             }
-            let n = (&socket.stream).read(raw)?;
+            let n = socket.read(raw)?;
             if n > 0 {
                 socket.heard();
             }
@@ -68,6 +68,7 @@ impl Read for Wire {
             }
             Ok(n)
         })?;
+        self.shared.hub.send_owed_own(self.id, &self.socket);
         if self.early.get_ref().capacity() > 0
             && self.early.position() as usize == self.early.get_ref().len()
         {

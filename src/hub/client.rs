@@ -2,7 +2,6 @@
 //! its queue of frames; and the one place the hub writes a socket.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +69,19 @@ pub(super) enum Wrote {
 }
 
 impl Client {
+    /// Nothing waits to be written: no frame, and (on a TLS port) no
+    /// ciphertext owed.
+    pub(super) fn settled(&self) -> bool {
+        self.out.is_empty() && !(self.hub_writes() && self.socket.owes())
+    }
+
+    /// The hub writes this socket only once it is open: before, the
+    /// connection thread writes its HTTP answer or its 101 and `on_open`'s
+    /// frames itself.
+    fn hub_writes(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Closing)
+    }
+
     pub(super) fn new(socket: Arc<Socket>, explain: Option<Box<explain::Decoder>>) -> Client {
         Client {
             socket,
@@ -94,13 +106,17 @@ impl Client {
         if !self.socket.token.hub_holds() {
             return Ok(Wrote::NotMine);
         }
-        let fd = self.socket.stream.as_fd();
+        let socket = &*self.socket;
         let n = match self.explain.as_mut() {
-            None => self.out.write_to(fd)?,
-            Some(decoder) => self.out.write_explained(fd, decoder)?,
+            None => self.out.write_to(socket)?,
+            Some(decoder) => self.out.write_explained(socket, decoder)?,
         };
         if n > 0 {
             self.progress = Instant::now();
+        }
+        // A TLS socket may owe the ciphertext of the last frame taken.
+        if self.out.is_empty() && self.hub_writes() && !socket.send_owed()? {
+            return Ok(Wrote::Mine);
         }
         // Under --explain the hub keeps the token, so that every frame is
         // decoded as written, by the one thread that writes them all.

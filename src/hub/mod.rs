@@ -119,6 +119,10 @@ pub(crate) enum Event {
         id: ClientId,
         rest: Option<(Bytes, usize)>,
     },
+    /// A TLS session made records of its own while its connection thread
+    /// read (a key update's answer), and the hub holds the token: the hub
+    /// sends them.
+    Flush { id: ClientId },
     /// The connection thread is done with the socket.
     Left { id: ClientId },
     /// Close everyone with 1001 and stop once all are gone.

@@ -2,10 +2,10 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::BorrowedFd;
 
 use tungstenite::Bytes;
 
+use super::socket::Socket;
 use crate::{explain, sys};
 
 /// Frames waiting for one socket, oldest first. The first may be partly
@@ -82,7 +82,7 @@ impl Outbox {
     /// effect. It costs two sends a frame, in a teaching mode.
     pub(super) fn write_explained(
         &mut self,
-        fd: BorrowedFd<'_>,
+        socket: &Socket,
         decoder: &mut explain::Decoder,
     ) -> io::Result<usize> {
         let mut total = 0;
@@ -97,7 +97,7 @@ impl Outbox {
             } else {
                 front.len()
             };
-            let result = sys::send_vectored_nonblocking(fd, &[&front[self.written..upto]]);
+            let result = socket.send(&[&front[self.written..upto]]);
             if !self.took(result, &mut total)? {
                 break;
             }
@@ -108,7 +108,7 @@ impl Outbox {
     /// Writes as much as the socket takes now, many frames per system
     /// call, without blocking. Returns the bytes written; an error other
     /// than a full socket means the connection is broken.
-    pub(super) fn write_to(&mut self, fd: BorrowedFd<'_>) -> io::Result<usize> {
+    pub(super) fn write_to(&mut self, socket: &Socket) -> io::Result<usize> {
         let mut total = 0;
         while !self.frames.is_empty() {
             let mut bufs: [&[u8]; sys::MAX_IOVECS] = [&[]; sys::MAX_IOVECS];
@@ -117,7 +117,7 @@ impl Outbox {
                 bufs[i] = if i == 0 { &f[self.written..] } else { f };
                 n += 1;
             }
-            let result = sys::send_vectored_nonblocking(fd, &bufs[..n]);
+            let result = socket.send(&bufs[..n]);
             if !self.took(result, &mut total)? {
                 break;
             }

@@ -9,6 +9,7 @@
 //! socket and every sender's frames in order.
 
 use std::cell::RefCell;
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -21,10 +22,15 @@ use super::{ClientId, Event, Hub};
 use crate::error::Result;
 use crate::sys;
 
-/// A client's TCP stream, its writer token, and whether it was heard from.
+/// A client's TCP stream, its TLS session if it has one, its writer
+/// token, and whether it was heard from.
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) stream: TcpStream,
+    /// On a TLS port: the session every byte goes through (see `tls` for
+    /// how reader and writer share it).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::Session>,
     pub(super) token: Token,
     /// The peer sent something since the hub's last keepalive round (see
     /// `thread::HubThread::keepalive`). Set by the connection thread,
@@ -37,9 +43,73 @@ impl Socket {
     pub(crate) fn new(stream: TcpStream) -> Socket {
         Socket {
             stream,
+            #[cfg(feature = "tls")]
+            tls: None,
             token: Token::new(),
             heard: AtomicBool::new(false),
         }
+    }
+
+    /// A socket on a TLS port; its handshake is yet to be run.
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_tls(stream: TcpStream, session: crate::tls::Session) -> Socket {
+        Socket {
+            tls: Some(session),
+            ..Socket::new(stream)
+        }
+    }
+
+    /// Reads what the peer sent (decrypted, on a TLS port), blocking.
+    /// Only the connection thread reads.
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read(&self.stream, buf);
+        }
+        (&self.stream).read(buf)
+    }
+
+    /// Writes all of `bytes`, blocking, under the stream's write timeout:
+    /// the connection thread's HTTP answers and 101, sent before the hub
+    /// writes anything to this socket.
+    pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.write_all(&self.stream, bytes);
+        }
+        (&self.stream).write_all(bytes)
+    }
+
+    /// Writes what the socket takes now without blocking, for the holder
+    /// of the writer token. Returns the bytes of `bufs` taken; on a TLS
+    /// port, their ciphertext may be partly owed (see [`owes`](Self::owes)).
+    pub(crate) fn send(&self, bufs: &[&[u8]]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.send_vectored(self.stream.as_fd(), bufs);
+        }
+        sys::send_vectored_nonblocking(self.stream.as_fd(), bufs)
+    }
+
+    /// Sends what a TLS socket owes (see `tls`) without blocking, for the
+    /// holder of the writer token; true when nothing is owed any more.
+    /// Always true for a plain socket, which never owes anything.
+    pub(crate) fn send_owed(&self) -> io::Result<bool> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.send_owed(self.stream.as_fd());
+        }
+        Ok(true)
+    }
+
+    /// Bytes are owed to the socket beyond any queue: ciphertext made but
+    /// not yet taken, or TLS records the session made on its own.
+    pub(crate) fn owes(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.owes();
+        }
+        false
     }
 
     /// The connection thread read bytes from the peer: it is alive.
@@ -103,9 +173,11 @@ impl Hub {
         // Nothing sent is handed over whole: to a full socket the hub
         // writes it when there is room; on a broken one the hub's write
         // fails too, and it ends the connection.
-        let sent = sys::send_vectored_nonblocking(socket.stream.as_fd(), &[&frame]).unwrap_or(0);
+        let sent = socket.send(&[&frame]).unwrap_or(0);
         if sent == frame.len() {
-            if socket.token.thread_release() {
+            // On a TLS port, part of its ciphertext may still be owed:
+            // the hub sends that, first.
+            if !socket.owes() && socket.token.thread_release() {
                 return Ok(());
             }
             return self.post(Event::HandOver { id, rest: None });
@@ -114,6 +186,23 @@ impl Hub {
             id,
             rest: Some((frame, sent)),
         })
+    }
+
+    /// After a read on a TLS socket: sends the records its session made
+    /// on its own (a key update's answer), here if the token is free, else
+    /// through the hub.
+    pub(crate) fn send_owed_own(&self, id: ClientId, socket: &Socket) {
+        if !socket.owes() {
+            return;
+        }
+        if !socket.token.thread_take() {
+            let _ = self.post(Event::Flush { id });
+            return;
+        }
+        if matches!(socket.send_owed(), Ok(true)) && socket.token.thread_release() {
+            return;
+        }
+        let _ = self.post(Event::HandOver { id, rest: None });
     }
 
     /// If an event posted from the calling thread can queue a frame for

@@ -109,7 +109,7 @@ impl HubThread {
             }
             let mut polled = Vec::new();
             for &id in &self.watched {
-                if self.clients.get(&id).is_some_and(|c| !c.out.is_empty()) {
+                if self.clients.get(&id).is_some_and(|c| !c.settled()) {
                     polled.push(id);
                 }
             }
@@ -223,10 +223,21 @@ impl HubThread {
                 }
                 self.mark_dirty(id);
             }
+            Event::Flush { id } => {
+                // Rule 3 of `token`: if the thread holds the token, its
+                // hand-over brings the hub here again.
+                let mine = self
+                    .clients
+                    .get(&id)
+                    .is_some_and(|c| c.socket.token.hub_claim() == Claim::Held);
+                if mine {
+                    self.mark_dirty(id);
+                }
+            }
             Event::Left { id } => {
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.reader_done = true;
-                    if c.out.is_empty() {
+                    if c.settled() {
                         self.remove(id);
                     } else {
                         // Give the last frames (a close reply) a bounded
@@ -426,7 +437,7 @@ impl HubThread {
         if std::mem::take(&mut c.judge_count) && c.out.len() > self.limits.queue {
             return self.too_slow(id);
         }
-        if c.out.is_empty() {
+        if c.settled() {
             if c.reader_done {
                 self.remove(id);
             } else if c.hang_up {

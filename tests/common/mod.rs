@@ -2,6 +2,8 @@
 //! real tungstenite client, and bounded waits.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -41,7 +43,7 @@ pub fn try_connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
 }
 
 /// Reads the next data message (skipping pings and pongs).
-pub fn next(ws: &mut Ws) -> WsMessage {
+pub fn next<S: Read + Write>(ws: &mut WebSocket<S>) -> WsMessage {
     loop {
         match ws.read().expect("read a message") {
             WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
@@ -51,7 +53,7 @@ pub fn next(ws: &mut Ws) -> WsMessage {
 }
 
 /// Reads the next text message.
-pub fn next_text(ws: &mut Ws) -> String {
+pub fn next_text<S: Read + Write>(ws: &mut WebSocket<S>) -> String {
     match next(ws) {
         WsMessage::Text(t) => t.to_string(),
         other => panic!("expected text, got {other:?}"),
@@ -59,7 +61,7 @@ pub fn next_text(ws: &mut Ws) -> String {
 }
 
 /// Reads until the server's close frame and returns its code.
-pub fn close_code(ws: &mut Ws) -> u16 {
+pub fn close_code<S: Read + Write>(ws: &mut WebSocket<S>) -> u16 {
     loop {
         match ws.read() {
             // tungstenite queues the reply; flushing sends it at once.
@@ -79,7 +81,7 @@ pub fn close_code(ws: &mut Ws) -> u16 {
 
 /// Sends a close with `code` and waits for the server's reply; returns
 /// the code the server replied with.
-pub fn close_with(ws: &mut Ws, code: u16) -> u16 {
+pub fn close_with<S: Read + Write>(ws: &mut WebSocket<S>, code: u16) -> u16 {
     ws.close(Some(tungstenite::protocol::CloseFrame {
         code: CloseCode::from(code),
         reason: "".into(),
@@ -226,7 +228,7 @@ pub fn client_frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8>
 }
 
 /// Reads one server frame: (first byte, payload). `None` at end of stream.
-pub fn read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+pub fn read_frame(s: &mut impl Read) -> Option<(u8, Vec<u8>)> {
     let mut h = [0u8; 2];
     s.read_exact(&mut h).ok()?;
     assert_eq!(h[1] & 0x80, 0, "server frames must not be masked");
@@ -250,7 +252,7 @@ pub fn read_frame(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 
 /// Reads frames until a close frame; returns its code, and checks that the
 /// server then closes the TCP connection.
-pub fn raw_close_code(s: &mut TcpStream) -> u16 {
+pub fn raw_close_code(s: &mut impl Read) -> u16 {
     loop {
         let (first, payload) = read_frame(s).expect("a close frame before the end");
         if first & 0x0F == 0x8 {
@@ -284,7 +286,7 @@ pub fn start_binary(args: &[&str]) -> (Child, SocketAddr, String) {
         .read_line(&mut line)
         .unwrap();
     let url = line
-        .split("http://")
+        .split("://")
         .nth(1)
         .expect(&line)
         .split('/')

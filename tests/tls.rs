@@ -1,0 +1,250 @@
+//! https:// and wss:// on one port: a real rustls client against the
+//! server, with a certificate made for each run.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::tls::TestCert;
+use common::*;
+use tungstenite::Message as WsMessage;
+use wshub::{Client, Error, Message, Server, modes};
+
+fn tls_server(cert: &TestCert) -> Server {
+    Server::new("127.0.0.1:0").tls(&cert.cert, &cert.key)
+}
+
+#[test]
+fn echo_over_wss_text_binary_and_a_1_mib_message() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert)
+        .max_message_size(2 << 20)
+        .start(modes::Echo)
+        .unwrap();
+    let mut ws = cert.connect(s.local_addr(), "/ws");
+    ws.send(WsMessage::text("hello over TLS")).unwrap();
+    assert_eq!(next_text(&mut ws), "hello over TLS");
+    let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 + i / 251) as u8).collect();
+    ws.send(WsMessage::binary(big.clone())).unwrap();
+    match next(&mut ws) {
+        WsMessage::Binary(b) => assert!(b[..] == big[..], "the 1 MiB echo differs"),
+        other => panic!("expected the 1 MiB echo, got {other:?}"),
+    }
+    // The closing handshake: the server answers with the same code.
+    assert_eq!(close_with(&mut ws, 1000), 1000);
+    wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
+}
+
+#[test]
+fn the_page_and_the_chat_over_https_and_wss() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert)
+        .www(Some(www()))
+        .start(modes::Chat::default())
+        .unwrap();
+    let addr = s.local_addr();
+    let mut page = cert.tls_stream(addr);
+    page.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    let _ = page.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("<!doctype html>"));
+
+    let mut a = cert.connect(addr, "/ws");
+    assert!(next_text(&mut a).contains("\"welcome\""));
+    let mut b = cert.connect(addr, "/ws");
+    assert!(next_text(&mut b).contains("\"welcome\""));
+    assert!(next_text(&mut a).contains("\"join\""));
+    a.send(WsMessage::text("hi from a")).unwrap();
+    for ws in [&mut a, &mut b] {
+        let m = next_text(ws);
+        assert!(m.contains("\"message\"") && m.contains("hi from a"), "{m}");
+    }
+    drop(b);
+    assert!(next_text(&mut a).contains("\"leave\""));
+}
+
+/// A WebSocket over TLS opened by hand, for frames a polite client would
+/// not send.
+fn raw_wss(cert: &TestCert, addr: std::net::SocketAddr) -> common::tls::TlsStream {
+    let mut s = cert.tls_stream(addr);
+    s.write_all(upgrade_request(addr, "/ws", "").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed during the handshake");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    s
+}
+
+#[test]
+fn protocol_errors_get_their_close_codes_over_tls() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert).start(modes::Echo).unwrap();
+    // "The server MUST close the connection upon receiving a frame that is
+    // not masked": 1002.
+    let mut raw = raw_wss(&cert, s.local_addr());
+    raw.write_all(&client_frame(0x81, b"unmasked", None))
+        .unwrap();
+    assert_eq!(raw_close_code(&mut raw), 1002);
+    // Invalid UTF-8 in a text message: 1007.
+    let mut raw = raw_wss(&cert, s.local_addr());
+    raw.write_all(&client_frame(0x81, &[0xC3, 0x28], Some([9, 8, 7, 6])))
+        .unwrap();
+    assert_eq!(raw_close_code(&mut raw), 1007);
+}
+
+#[test]
+fn plain_http_to_the_tls_port_is_told_where_to_go() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert).start(modes::Echo).unwrap();
+    let addr = s.local_addr();
+    let response = http(addr, "GET /app.js HTTP/1.1\r\nHost: pi.local:8443\r\n\r\n");
+    assert_eq!(status(&response), 400, "{response}");
+    assert!(
+        response.contains("https://pi.local:8443/app.js"),
+        "{response}"
+    );
+    let response = http(addr, &upgrade_request(addr, "/ws", ""));
+    assert_eq!(status(&response), 400, "{response}");
+    assert!(response.contains(&format!("wss://{addr}/ws")), "{response}");
+}
+
+#[test]
+fn a_stalled_tls_handshake_is_dropped_at_the_head_deadline() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert)
+        .head_timeout(Duration::from_millis(500))
+        .start(modes::Echo)
+        .unwrap();
+    // The start of a TLS record, then nothing.
+    let mut stalled = TcpStream::connect(s.local_addr()).unwrap();
+    stalled.set_read_timeout(Some(WAIT)).unwrap();
+    stalled.write_all(&[0x16, 0x03, 0x01, 0x00]).unwrap();
+    let began = Instant::now();
+    let mut sink = [0u8; 64];
+    // The server gives up and closes: end of stream, not our timeout. The
+    // socket is closed once its thread has ended and the hub let it go.
+    assert_eq!(stalled.read(&mut sink).unwrap_or(usize::MAX), 0);
+    assert!(began.elapsed() < Duration::from_secs(5));
+    // Others are served meanwhile and after.
+    let mut ws = cert.connect(s.local_addr(), "/ws");
+    ws.send(WsMessage::text("still here")).unwrap();
+    assert_eq!(next_text(&mut ws), "still here");
+}
+
+#[test]
+fn unusable_certificate_or_key_files_fail_the_start_with_one_line() {
+    let cert = TestCert::new();
+    let other = TestCert::new();
+    let missing = std::env::temp_dir().join("wshub-no-such-cert.pem");
+    let start = |c: &std::path::Path, k: &std::path::Path| match Server::new("127.0.0.1:0")
+        .tls(c, k)
+        .start(modes::Echo)
+    {
+        Err(e @ Error::Tls(_)) => e.to_string(),
+        Err(e) => panic!("expected a TLS error, got {e}"),
+        Ok(_) => panic!("started with {c:?} and {k:?}"),
+    };
+    let errors = [
+        start(&missing, &cert.key),
+        // A key file given as the certificate: no CERTIFICATE in it.
+        start(&cert.key, &cert.key),
+        start(&cert.cert, &cert.cert),
+        start(&cert.cert, &other.key),
+    ];
+    let [missing_cert, not_a_cert, not_a_key, mismatch] = &errors;
+    assert!(
+        missing_cert.contains("wshub-no-such-cert.pem"),
+        "{missing_cert}"
+    );
+    assert!(missing_cert.contains("--tls-cert"), "{missing_cert}");
+    assert!(not_a_cert.contains("no CERTIFICATE"), "{not_a_cert}");
+    assert!(not_a_key.contains("private key"), "{not_a_key}");
+    assert!(not_a_key.contains("--tls-key"), "{not_a_key}");
+    assert!(mismatch.contains("does not fit"), "{mismatch}");
+    for e in &errors {
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+}
+
+fn numbered(tag: u8, seq: u32, len: usize) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend((5..len).map(|i| (i as u32).wrapping_mul(31).wrapping_add(seq) as u8 ^ tag));
+    m
+}
+
+#[test]
+fn replies_racing_broadcasts_over_tls_stay_whole_and_in_order() {
+    // The connection thread encrypts its replies while the hub encrypts
+    // broadcasts to the same socket: one session, records in the order it
+    // made them, or the client's TLS layer fails outright.
+    const EACH: u32 = 150;
+    const LEN: usize = 20 * 1024;
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let replies = move |client: &Client, _m: Message| {
+        for seq in 0..EACH {
+            client.send(numbered(b'r', seq, LEN)).unwrap();
+        }
+        done_tx.send(()).unwrap();
+    };
+    let cert = TestCert::new();
+    let s = tls_server(&cert)
+        .memory_budget(256 << 20)
+        .queue_bytes(64 << 20)
+        .queue_size(4 * EACH as usize)
+        .start(replies)
+        .unwrap();
+    let mut ws = cert.connect(s.local_addr(), "/ws");
+    let hub = s.hub();
+    let broadcaster = std::thread::spawn(move || {
+        for seq in 0..EACH {
+            hub.broadcast(numbered(b'b', seq, LEN)).unwrap();
+        }
+    });
+    ws.send(WsMessage::text("go")).unwrap();
+    broadcaster.join().unwrap();
+    done_rx
+        .recv_timeout(WAIT)
+        .expect("the handler sent its replies");
+    let mut next_seq = [0u32; 2];
+    for _ in 0..2 * EACH {
+        let WsMessage::Binary(m) = next(&mut ws) else {
+            panic!("expected binary messages only");
+        };
+        assert_eq!(m.len(), LEN);
+        let seq = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
+        assert_eq!(&m[..], &numbered(m[0], seq, LEN)[..], "a message was mixed");
+        let from = usize::from(m[0] == b'b');
+        assert_eq!(seq, next_seq[from], "out of order");
+        next_seq[from] += 1;
+    }
+    assert_eq!(next_seq, [EACH, EACH]);
+    wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
+}
+
+#[test]
+fn a_broadcast_reaches_every_tls_client_in_order() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert).start(modes::Relay).unwrap();
+    let mut clients: Vec<_> = (0..8)
+        .map(|_| cert.connect(s.local_addr(), "/ws"))
+        .collect();
+    let hub = s.hub();
+    for k in 0..300 {
+        hub.broadcast(format!("m{k}")).unwrap();
+    }
+    for ws in &mut clients {
+        for k in 0..300 {
+            assert_eq!(next_text(ws), format!("m{k}"));
+        }
+    }
+}
