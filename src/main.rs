@@ -191,9 +191,16 @@ fn main() -> ExitCode {
             // clap's message spans several lines; keep the one that says
             // what is wrong and point at --help.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("wshub: {first} (see wshub --help)");
+            // "the following required arguments were not provided:" names
+            // them on the next line.
+            let what = match first.strip_suffix(':') {
+                Some(head) => format!("{head}: {}", lines.next().unwrap_or("")),
+                None => first.to_string(),
+            };
+            eprintln!("wshub: {what} (see wshub --help)");
             return ExitCode::from(2);
         }
     };

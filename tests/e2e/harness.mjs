@@ -15,6 +15,14 @@ export const BIN = process.env.WSHUB_BIN || path.join(ROOT, 'target', 'release',
 export const OUT = path.join(ROOT, 'target', 'e2e');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
+/**
+ * Set by run.sh for the suite's second pass: the server serves https:// and
+ * wss:// with this certificate, which the browser is told to accept.
+ */
+export const TLS = process.env.WSHUB_E2E_TLS_CERT
+  ? { cert: process.env.WSHUB_E2E_TLS_CERT, key: process.env.WSHUB_E2E_TLS_KEY }
+  : null;
+
 /** Default bound for one wait in a page. */
 export const WAIT = 10_000;
 
@@ -45,6 +53,7 @@ export async function freePort() {
  */
 export async function startServer({ mode = 'chat', port = 0 } = {}) {
   const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, '--www', path.join(ROOT, 'www')];
+  if (TLS) args.push('--tls-cert', TLS.cert, '--tls-key', TLS.key);
   const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk) => {
@@ -77,7 +86,10 @@ export async function startServer({ mode = 'chat', port = 0 } = {}) {
     throw e;
   }
   lines.on('line', keep); // anything later on stdout goes with the log
-  const m = /^wshub listening on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket ws:\/\/127\.0\.0\.1:\1\/ws, mode (\w+)\)$/.exec(line);
+  const [http, ws] = TLS ? ['https', 'wss'] : ['http', 'ws'];
+  const m = new RegExp(
+    `^wshub listening on ${http}://127\\.0\\.0\\.1:(\\d+)/ \\(WebSocket ${ws}://127\\.0\\.0\\.1:\\1/ws, mode (\\w+)\\)$`,
+  ).exec(line);
   if (!m || m[2] !== mode) {
     proc.kill('SIGKILL');
     throw new Error(`unexpected first line from wshub: ${JSON.stringify(line)}`);
@@ -86,7 +98,7 @@ export async function startServer({ mode = 'chat', port = 0 } = {}) {
   if (port && actual !== port) throw new Error(`asked for port ${port}, got ${actual}`);
   return {
     port: actual,
-    url: `http://127.0.0.1:${actual}/`,
+    url: `${http}://127.0.0.1:${actual}/`,
     proc,
     log: () => log,
     async stop() {
@@ -129,7 +141,13 @@ export async function launchBrowser() {
  * errors, page errors and failed requests.
  */
 export async function openPage(browser, url, options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    // The test certificate is self-signed: accept it (and nothing changes
+    // for plain http).
+    ignoreHTTPSErrors: Boolean(TLS),
+    ...options,
+  });
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   const problems = [];

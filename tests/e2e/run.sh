@@ -34,4 +34,22 @@ echo "e2e: cargo build --release"
 mkdir -p "$root/target/e2e"
 rm -f "$root"/target/e2e/failed-*.png
 cd "$here"
+echo "e2e: over http:// and ws://"
 node --test --test-reporter=spec chat.test.mjs
+
+# The same suite over https:// and wss://, with a self-signed certificate
+# made for this run (Chromium is told to accept it).
+if ! command -v openssl >/dev/null; then
+  echo "e2e: installing openssl (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update
+  as_root apt-get install -y openssl
+fi
+certs="$root/target/e2e/tls"
+mkdir -p "$certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$certs/key.pem" -out "$certs/cert.pem" 2>/dev/null
+echo "e2e: over https:// and wss://"
+WSHUB_E2E_TLS_CERT="$certs/cert.pem" WSHUB_E2E_TLS_KEY="$certs/key.pem" \
+  node --test --test-reporter=spec chat.test.mjs
