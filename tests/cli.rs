@@ -124,7 +124,14 @@ fn help_lists_the_limits_with_their_defaults() {
 fn with_a_certificate_the_start_line_says_https_and_wss() {
     let cert = common::tls::TestCert::new();
     let (cert_path, key_path) = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
-    let args = ["--mode", "echo", "--tls-cert", cert_path, "--tls-key", key_path];
+    let args = [
+        "--mode",
+        "echo",
+        "--tls-cert",
+        cert_path,
+        "--tls-key",
+        key_path,
+    ];
     let (mut child, addr, line) = start_binary(&args);
     assert_eq!(
         line.trim_end(),
@@ -137,11 +144,21 @@ fn with_a_certificate_the_start_line_says_https_and_wss() {
     child.wait().unwrap();
 
     // Unusable files: one line that names the file and the flag.
-    let missing = ["--addr", "127.0.0.1:0", "--tls-cert", "/no/cert.pem", "--tls-key", key_path];
+    let missing = [
+        "--addr",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/no/cert.pem",
+        "--tls-key",
+        key_path,
+    ];
     let (code, err) = fail(&missing);
     assert_ne!(code, 0);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("/no/cert.pem") && err.contains("--tls-cert"), "{err}");
+    assert!(
+        err.contains("/no/cert.pem") && err.contains("--tls-cert"),
+        "{err}"
+    );
     // One without the other is a usage error.
     let (code, err) = fail(&["--tls-cert", cert_path]);
     assert_eq!(code, 2);
