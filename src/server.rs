@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::hub::{self, Event, Hub};
 use crate::listener::{self, Remaining, Stop};
+use crate::subprotocol::is_token;
 
 /// What every thread of one server shares. Read-only but for `live`.
 pub(crate) struct Shared {
@@ -180,6 +181,20 @@ impl Server {
         self
     }
 
+    /// The subprotocols this server speaks, for handlers that pick none
+    /// themselves: a client offering some gets the first it offers (it
+    /// lists them by preference) that is in `names`, named in the 101 and
+    /// in [`Client::protocol`](crate::Client::protocol). A client offering
+    /// none is served as before. Replaces any earlier list. Default: none.
+    ///
+    /// ```no_run
+    /// let server = wshub::Server::new("127.0.0.1:8080").protocols(["chat.v2", "chat.v1"]);
+    /// ```
+    pub fn protocols<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Server {
+        self.config.protocols = names.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The stack size of each connection thread, where handlers run.
     /// Default 128 KiB.
     pub fn stack_size(mut self, bytes: usize) -> Server {
@@ -214,6 +229,11 @@ impl Server {
                 "the memory budget ({}) must hold two of the largest messages (2 x {}): one as it is read, one as it is sent; raise it with --memory, or lower --max-message",
                 human(config.memory_budget),
                 human(config.max_message_size)
+            )));
+        }
+        if let Some(bad) = config.protocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::Config(format!(
+                "{bad:?} is not a valid subprotocol name: RFC 6455 allows printable ASCII without spaces or separators such as , / ; = ( )"
             )));
         }
         let www = match &config.www {
