@@ -353,3 +353,55 @@ fn the_binary_accepts_the_protocols_given_with_the_flag() {
         c.wait().unwrap();
     }
 }
+
+#[test]
+fn explain_shows_the_offer_and_the_101_naming_the_choice() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wshub"))
+        .args(["--addr", "127.0.0.1:0", "--mode", "echo", "--explain"])
+        .args(["--protocol", "chat.v2"])
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = unbounded();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines.recv_timeout(WAIT).unwrap();
+    let addr: SocketAddr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .expect(&first);
+    let (_ws, chosen) = connect_offering(addr, "x, chat.v2").unwrap();
+    assert_eq!(chosen.as_deref(), Some("chat.v2"));
+    let mut seen = Vec::new();
+    let wanted = [
+        "> Sec-WebSocket-Protocol: x, chat.v2   <- subprotocols the client speaks",
+        "< Sec-WebSocket-Protocol: chat.v2",
+        "From here on both sides speak in WebSocket frames",
+    ];
+    while !wanted
+        .iter()
+        .all(|w| seen.iter().any(|l: &String| l.contains(w)))
+    {
+        match lines.recv_timeout(WAIT) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "--explain never showed {wanted:?}; it showed:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
