@@ -163,7 +163,8 @@ pub trait Handler: Send + Sync + 'static {
     /// it to [`Server::protocols`](crate::Server::protocols).
     ///
     /// ```
-    /// use wshub::{Accepted, Client, Handler, Message, Refusal, Request};
+    /// use tungstenite::client::IntoClientRequest;
+    /// use wshub::{Accepted, Client, Handler, Message, Refusal, Request, Server};
     ///
     /// struct Chat;
     ///
@@ -176,10 +177,24 @@ pub trait Handler: Send + Sync + 'static {
     ///             None => Err(Refusal::new(400, "this endpoint speaks chat.v2 or chat.v1")),
     ///         }
     ///     }
+    ///     fn on_open(&self, client: &Client, _request: &Request) {
+    ///         let _ = client.send(format!("welcome, you speak {:?}", client.protocol()));
+    ///     }
     ///     fn on_message(&self, client: &Client, message: Message) {
     ///         let _ = client.send(message);
     ///     }
     /// }
+    ///
+    /// let running = Server::new("127.0.0.1:0").start(Chat)?;
+    /// let url = format!("ws://{}/ws", running.local_addr());
+    /// let mut request = url.into_client_request().expect("a request");
+    /// let offer = "chat.v3, chat.v1".parse().expect("a header value");
+    /// request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
+    /// let (mut ws, response) = tungstenite::connect(request).expect("connect");
+    /// assert_eq!(response.headers()["Sec-WebSocket-Protocol"], "chat.v1");
+    /// let welcome = ws.read().expect("read").into_text().expect("text");
+    /// assert_eq!(welcome, "welcome, you speak Some(\"chat.v1\")");
+    /// # Ok::<(), wshub::Error>(())
     /// ```
     fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
         let _ = request;

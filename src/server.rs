@@ -187,8 +187,21 @@ impl Server {
     /// in [`Client::protocol`](crate::Client::protocol). A client offering
     /// none is served as before. Replaces any earlier list. Default: none.
     ///
-    /// ```no_run
-    /// let server = wshub::Server::new("127.0.0.1:8080").protocols(["chat.v2", "chat.v1"]);
+    /// ```
+    /// use tungstenite::client::IntoClientRequest;
+    /// use wshub::{Client, Message, Server};
+    ///
+    /// let running = Server::new("127.0.0.1:0")
+    ///     .protocols(["chat.v2", "chat.v1"])
+    ///     .start(|_: &Client, _: Message| {})?;
+    /// let url = format!("ws://{}/ws", running.local_addr());
+    /// let mut request = url.into_client_request().expect("a request");
+    /// let offer = "mqtt, chat.v1, chat.v2".parse().expect("a header value");
+    /// request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
+    /// let (_ws, response) = tungstenite::connect(request).expect("connect");
+    /// // The client's order decides: chat.v1 comes before chat.v2 in its offer.
+    /// assert_eq!(response.headers()["Sec-WebSocket-Protocol"], "chat.v1");
+    /// # Ok::<(), wshub::Error>(())
     /// ```
     pub fn protocols<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Server {
         self.config.protocols = names.into_iter().map(Into::into).collect();
