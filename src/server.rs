@@ -188,18 +188,15 @@ impl Server {
     /// none is served as before. Replaces any earlier list. Default: none.
     ///
     /// ```
-    /// use tungstenite::client::IntoClientRequest;
-    /// use wshub::{Client, Message, Server};
-    ///
-    /// let running = Server::new("127.0.0.1:0")
+    /// # use tungstenite::client::IntoClientRequest;
+    /// let running = wshub::Server::new("127.0.0.1:0")
     ///     .protocols(["chat.v2", "chat.v1"])
-    ///     .start(|_: &Client, _: Message| {})?;
-    /// let url = format!("ws://{}/ws", running.local_addr());
-    /// let mut request = url.into_client_request().expect("a request");
-    /// let offer = "mqtt, chat.v1, chat.v2".parse().expect("a header value");
-    /// request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
-    /// let (_ws, response) = tungstenite::connect(request).expect("connect");
-    /// // The client's order decides: chat.v1 comes before chat.v2 in its offer.
+    ///     .start(|_: &wshub::Client, _: wshub::Message| {})?;
+    /// # let mut request = format!("ws://{}/ws", running.local_addr()).into_client_request().unwrap();
+    /// # let offer = "mqtt, chat.v1, chat.v2".parse().unwrap();
+    /// # request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
+    /// # let (_ws, response) = tungstenite::connect(request).unwrap();
+    /// // A client offering "mqtt, chat.v1, chat.v2" gets chat.v1: its order decides.
     /// assert_eq!(response.headers()["Sec-WebSocket-Protocol"], "chat.v1");
     /// # Ok::<(), wshub::Error>(())
     /// ```
