@@ -52,6 +52,8 @@ pub(crate) struct Config {
     pub write_timeout: Duration,
     pub close_timeout: Duration,
     pub origins: Origins,
+    /// Subprotocols to accept when the handler picks none.
+    pub protocols: Vec<String>,
     pub stack_size: usize,
     pub explain: bool,
     #[cfg(feature = "tls")]
@@ -85,6 +87,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             origins: Origins::default(),
+            protocols: Vec::new(),
             // Measured: the test suite (echo, chat, a handler that panics,
             // the deepest path) passes on 48 KiB stacks in a debug build and
             // overflows at 32 KiB. 128 KiB leaves user handlers headroom;

@@ -72,11 +72,12 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-const HIGHLIGHTED: [&str; 5] = [
+const HIGHLIGHTED: [&str; 6] = [
     "upgrade",
     "connection",
     "sec-websocket-key",
     "sec-websocket-version",
+    "sec-websocket-protocol",
     "origin",
 ];
 
@@ -111,6 +112,9 @@ fn why_header(name: &str) -> &'static str {
         "connection" => "must include Upgrade",
         "sec-websocket-key" => "a random 16-byte nonce in base64; the server must prove it read it",
         "sec-websocket-version" => "must be 13 (RFC 6455)",
+        "sec-websocket-protocol" => {
+            "subprotocols the client speaks, by preference; the 101 names the one chosen, if any"
+        }
         _ => "the page's origin: the server checks it against the Host",
     }
 }

@@ -125,18 +125,80 @@ impl Refusal {
     }
 }
 
+/// How a handler accepts an upgrade: with no subprotocol
+/// ([`Accepted::default()`]), or naming one of those the client offered
+/// ([`Accepted::protocol`]), which the 101 then carries.
+///
+/// With no pick, the server picks the first offered name that is in
+/// [`Server::protocols`](crate::Server::protocols), if any. A client that
+/// offered names and gets none in the 101 may go on (RFC 6455 allows it),
+/// but browsers fail the connection; the server logs how to accept one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    pub(crate) protocol: Option<String>,
+}
+
+impl Accepted {
+    /// Accepts with subprotocol `name`, which must be one of
+    /// [`Request::protocols`]: a name the client did not offer refuses the
+    /// handshake with `500` and a log line naming both, as a 101 naming it
+    /// would make the client fail the connection.
+    pub fn protocol(name: impl Into<String>) -> Accepted {
+        Accepted {
+            protocol: Some(name.into()),
+        }
+    }
+}
+
 /// Reacts to connection events. Only [`on_message`](Handler::on_message)
 /// is required; a closure `Fn(&Client, Message)` is a handler too.
 ///
 /// Every method runs on the connection's thread. A panic in one is caught:
 /// the client is closed with 1011 and the server carries on.
 pub trait Handler: Send + Sync + 'static {
-    /// Accepts or refuses an upgrade request before the 101 is sent. The
-    /// default accepts everything that passed the server's own checks
-    /// (path, version, key, Origin).
-    fn on_handshake(&self, request: &Request) -> Result<(), Refusal> {
+    /// Accepts or refuses an upgrade request before the 101 is sent, and
+    /// may pick a subprotocol from [`Request::protocols`]. The default
+    /// accepts everything that passed the server's own checks (path,
+    /// version, key, Origin, a well-formed offer) and picks none, leaving
+    /// it to [`Server::protocols`](crate::Server::protocols).
+    ///
+    /// ```
+    /// use tungstenite::client::IntoClientRequest;
+    /// use wshub::{Accepted, Client, Handler, Message, Refusal, Request, Server};
+    ///
+    /// struct Chat;
+    ///
+    /// impl Handler for Chat {
+    ///     fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
+    ///         // The client lists what it speaks by preference; take the
+    ///         // first this server speaks too.
+    ///         match request.protocols().find(|p| ["chat.v2", "chat.v1"].contains(p)) {
+    ///             Some(p) => Ok(Accepted::protocol(p)),
+    ///             None => Err(Refusal::new(400, "this endpoint speaks chat.v2 or chat.v1")),
+    ///         }
+    ///     }
+    ///     fn on_open(&self, client: &Client, _request: &Request) {
+    ///         let _ = client.send(format!("welcome, you speak {:?}", client.protocol()));
+    ///     }
+    ///     fn on_message(&self, client: &Client, message: Message) {
+    ///         let _ = client.send(message);
+    ///     }
+    /// }
+    ///
+    /// let running = Server::new("127.0.0.1:0").start(Chat)?;
+    /// let url = format!("ws://{}/ws", running.local_addr());
+    /// let mut request = url.into_client_request().expect("a request");
+    /// let offer = "chat.v3, chat.v1".parse().expect("a header value");
+    /// request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
+    /// let (mut ws, response) = tungstenite::connect(request).expect("connect");
+    /// assert_eq!(response.headers()["Sec-WebSocket-Protocol"], "chat.v1");
+    /// let welcome = ws.read().expect("read").into_text().expect("text");
+    /// assert_eq!(welcome, "welcome, you speak Some(\"chat.v1\")");
+    /// # Ok::<(), wshub::Error>(())
+    /// ```
+    fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
         let _ = request;
-        Ok(())
+        Ok(Accepted::default())
     }
 
     /// A client is connected. What the handler sends here reaches the
@@ -175,17 +237,19 @@ pub struct Client {
     id: ClientId,
     peer: SocketAddr,
     hub: Hub,
+    protocol: Option<Box<str>>,
     /// Frames sent during `on_open`, before the hub knows the client; they
     /// travel with the registration so they arrive before any broadcast.
     early: RefCell<Option<Vec<(Bytes, bool)>>>,
 }
 
 impl Client {
-    pub(crate) fn new(id: ClientId, peer: SocketAddr, hub: Hub) -> Client {
+    pub(crate) fn new(id: ClientId, peer: SocketAddr, hub: Hub, protocol: Option<&str>) -> Client {
         Client {
             id,
             peer,
             hub,
+            protocol: protocol.map(Into::into),
             early: RefCell::new(Some(Vec::new())),
         }
     }
@@ -198,6 +262,13 @@ impl Client {
     /// The client's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The subprotocol the 101 named (one of those the client offered), or
+    /// `None` if it named none. Set already in
+    /// [`on_open`](Handler::on_open).
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
     /// The server's hub: send to others, broadcast, close.
@@ -240,6 +311,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("id", &self.id)
             .field("peer", &self.peer)
+            .field("protocol", &self.protocol)
             .finish()
     }
 }

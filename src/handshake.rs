@@ -3,6 +3,7 @@
 
 use crate::config::Origins;
 use crate::http::Request;
+use crate::subprotocol;
 
 /// The GUID every server appends to the client's key (RFC 6455 section 1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -105,6 +106,9 @@ pub(crate) fn check(req: &Request, origins: &Origins) -> Result<String, Refused>
             "Sec-WebSocket-Key must be 16 random bytes in base64",
         ));
     }
+    if let Err(why) = subprotocol::check_offer(req) {
+        return Err(refuse(400, why));
+    }
     // Browsers send cookies with cross-site WebSocket requests, so the Origin
     // is the only thing that stops another site's page from connecting as
     // the user (Cross-Site WebSocket Hijacking).
@@ -127,9 +131,49 @@ fn is_base64_of_16_bytes(key: &str) -> bool {
         && matches!(b[21], b'A' | b'Q' | b'g' | b'w')
 }
 
-/// The 101 response that completes the handshake, built on the stack: no
-/// allocation is freed (and parked in the thread's malloc cache) for it.
-pub(crate) fn response(key: &str) -> [u8; 129] {
+/// The 101 response that completes the handshake.
+pub(crate) enum Response {
+    /// Without a subprotocol, the common case: built on the stack, so no
+    /// allocation is freed (and parked in the thread's malloc cache) for it.
+    Bare([u8; 129]),
+    /// Naming a subprotocol, whose length has no fixed bound.
+    WithProtocol(Vec<u8>),
+}
+
+impl std::ops::Deref for Response {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Response::Bare(b) => b,
+            Response::WithProtocol(v) => v,
+        }
+    }
+}
+
+/// The 101 for `key`, naming `protocol` if one was chosen.
+pub(crate) fn response(key: &str, protocol: Option<&str>) -> Response {
+    let bare = bare_response(key);
+    let Some(protocol) = protocol else {
+        return Response::Bare(bare);
+    };
+    // RFC 6455 section 4.2.2, /subprotocol/: "The value chosen MUST be
+    // derived from the client's handshake, specifically by selecting one
+    // of the values from the |Sec-WebSocket-Protocol| field that the server
+    // is willing to use for this connection (if any)." `subprotocol::settle`
+    // lets only an offered name reach here; with none, `Bare` sends no
+    // header: "if the server does not wish to agree to one of the suggested
+    // subprotocols, it MUST NOT send back a |Sec-WebSocket-Protocol| header
+    // field in its response".
+    let mut out = Vec::with_capacity(bare.len() + subprotocol::HEADER.len() + protocol.len() + 4);
+    out.extend_from_slice(&bare[..bare.len() - 2]);
+    for part in [subprotocol::HEADER, ": ", protocol, "\r\n\r\n"] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    Response::WithProtocol(out)
+}
+
+/// The 101 without optional headers.
+fn bare_response(key: &str) -> [u8; 129] {
     use sha1::Digest;
     const HEAD: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
     let mut h = sha1::Sha1::new();
@@ -161,5 +205,19 @@ mod tests {
         assert!(is_base64_of_16_bytes("dGhlIHNhbXBsZSBub25jZQ=="));
         assert!(!is_base64_of_16_bytes("dGhlIHNhbXBsZSBub25jZQ="));
         assert!(!is_base64_of_16_bytes("not a key"));
+    }
+
+    #[test]
+    fn the_101_names_the_protocol_only_when_chosen() {
+        let bare = response("dGhlIHNhbXBsZSBub25jZQ==", None);
+        assert!(bare.ends_with(b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"));
+        assert!(!bare.windows(9).any(|w| w == b"-Protocol"));
+        let named = response("dGhlIHNhbXBsZSBub25jZQ==", Some("chat.v2"));
+        assert!(
+            named.ends_with(
+                b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat.v2\r\n\r\n"
+            )
+        );
+        assert_eq!(named[..bare.len() - 2], bare[..bare.len() - 2]);
     }
 }

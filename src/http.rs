@@ -21,6 +21,9 @@ pub struct Request {
     query: Option<(u32, u32)>,
     headers: Vec<((u32, u32), (u32, u32))>,
     peer: SocketAddr,
+    /// The subprotocol the handshake chose: one of the offered names, so a
+    /// range into the head like the rest.
+    protocol: Option<(u32, u32)>,
 }
 
 impl Request {
@@ -78,6 +81,42 @@ impl Request {
     /// The client's address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The subprotocols the client offers, in its order of preference:
+    /// every `Sec-WebSocket-Protocol` header's comma-separated names,
+    /// trimmed, empty ones skipped. Before a handler sees a request the
+    /// server has checked them (valid names, none twice; else `400`).
+    ///
+    /// ```
+    /// # fn check(request: &wshub::Request) {
+    /// let speaks_chat_v2 = request.protocols().any(|p| p == "chat.v2");
+    /// # }
+    /// ```
+    pub fn protocols(&self) -> impl Iterator<Item = &str> {
+        self.headers()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(crate::subprotocol::HEADER))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// The subprotocol chosen for this connection, once the handshake has
+    /// chosen one.
+    pub(crate) fn protocol(&self) -> Option<&str> {
+        self.protocol.map(|r| self.slice(r))
+    }
+
+    /// Records `name` as the chosen subprotocol if the client offered it
+    /// (exactly: names are compared as the browser does); false if not.
+    pub(crate) fn choose_protocol(&mut self, name: &str) -> bool {
+        let base = self.raw.as_ptr() as usize;
+        let at = self.protocols().find(|p| *p == name).map(|p| {
+            let a = p.as_ptr() as usize - base;
+            (a as u32, (a + p.len()) as u32)
+        });
+        self.protocol = at;
+        at.is_some()
     }
 
     /// True if a header's comma-separated list holds `token`
@@ -233,6 +272,7 @@ fn to_request(
             })
             .collect(),
         peer,
+        protocol: None,
         raw,
     })
 }

@@ -60,6 +60,7 @@ pub mod json;
 mod listener;
 pub mod modes;
 mod server;
+mod subprotocol;
 mod sys;
 #[cfg(feature = "tls")]
 mod tls;
@@ -67,7 +68,7 @@ mod tls;
 pub use budget::SMALL;
 pub use error::{Error, Result};
 pub use explain::accept_steps;
-pub use handler::{Client, CloseInfo, Handler, Message, Refusal};
+pub use handler::{Accepted, Client, CloseInfo, Handler, Message, Refusal};
 pub use handshake::{Accept, GUID, accept_key};
 pub use http::Request;
 pub use hub::{ClientId, Hub};

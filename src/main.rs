@@ -24,6 +24,8 @@ fn cli() -> Command {
             .help("Directory of the page to serve [default: ./www, else the one shipped with wshub]"))
         .arg(Arg::new("ws-path").long("ws-path").value_name("PATH").default_value("/ws")
             .help("Path of the WebSocket endpoint"))
+        .arg(Arg::new("protocol").long("protocol").value_name("NAME").action(ArgAction::Append)
+            .help("Accept clients that ask for this subprotocol (repeatable; a client gets the first it offers that is listed)"))
         .arg(Arg::new("max-message").long("max-message").value_name("BYTES").value_parser(size)
             .help("Largest message accepted; bigger ones close with 1009 [default: 64K in chat, 1M otherwise]"))
         .arg(Arg::new("max-connections").long("max-connections").value_name("N")
@@ -167,6 +169,7 @@ fn configure(m: &ArgMatches) -> Server {
         .head_timeout(secs("head-timeout"))
         .max_head_size(*m.get_one::<usize>("max-head").expect("has a default"))
         .explain(m.get_flag("explain"));
+    server = server.protocols(m.get_many::<String>("protocol").into_iter().flatten());
     for origin in m.get_many::<String>("allow-origin").into_iter().flatten() {
         if origin == "*" {
             warn!("--allow-origin '*': any web page may open a WebSocket here as its visitor");

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::hub::{self, Event, Hub};
 use crate::listener::{self, Remaining, Stop};
+use crate::subprotocol::is_token;
 
 /// What every thread of one server shares. Read-only but for `live`.
 pub(crate) struct Shared {
@@ -193,6 +194,30 @@ impl Server {
         self
     }
 
+    /// The subprotocols this server speaks, for handlers that pick none
+    /// themselves: a client offering some gets the first it offers (it
+    /// lists them by preference) that is in `names`, named in the 101 and
+    /// in [`Client::protocol`](crate::Client::protocol). A client offering
+    /// none is served as before. Replaces any earlier list. Default: none.
+    ///
+    /// ```
+    /// # use tungstenite::client::IntoClientRequest;
+    /// let running = wshub::Server::new("127.0.0.1:0")
+    ///     .protocols(["chat.v2", "chat.v1"])
+    ///     .start(|_: &wshub::Client, _: wshub::Message| {})?;
+    /// # let mut request = format!("ws://{}/ws", running.local_addr()).into_client_request().unwrap();
+    /// # let offer = "mqtt, chat.v1, chat.v2".parse().unwrap();
+    /// # request.headers_mut().insert("Sec-WebSocket-Protocol", offer);
+    /// # let (_ws, response) = tungstenite::connect(request).unwrap();
+    /// // A client offering "mqtt, chat.v1, chat.v2" gets chat.v1: its order decides.
+    /// assert_eq!(response.headers()["Sec-WebSocket-Protocol"], "chat.v1");
+    /// # Ok::<(), wshub::Error>(())
+    /// ```
+    pub fn protocols<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Server {
+        self.config.protocols = names.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The stack size of each connection thread, where handlers run.
     /// Default 128 KiB.
     pub fn stack_size(mut self, bytes: usize) -> Server {
@@ -246,6 +271,11 @@ impl Server {
                 "the memory budget ({}) must hold two of the largest messages (2 x {}): one as it is read, one as it is sent; raise it with --memory, or lower --max-message",
                 human(config.memory_budget),
                 human(config.max_message_size)
+            )));
+        }
+        if let Some(bad) = config.protocols.iter().find(|p| !is_token(p)) {
+            return Err(Error::Config(format!(
+                "{bad:?} is not a valid subprotocol name: RFC 6455 allows printable ASCII without spaces or separators such as , / ; = ( )"
             )));
         }
         let www = match &config.www {

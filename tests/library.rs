@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use common::*;
 use crossbeam_channel::{Sender, unbounded};
 use tungstenite::Message as WsMessage;
-use wshub::{Client, ClientId, CloseInfo, Handler, Message, Refusal, Request, Server};
+use wshub::{Accepted, Client, ClientId, CloseInfo, Handler, Message, Refusal, Request, Server};
 
 #[derive(Debug, PartialEq)]
 enum Seen {
@@ -19,9 +19,9 @@ enum Seen {
 struct Recorder(Mutex<Sender<Seen>>);
 
 impl Handler for Recorder {
-    fn on_handshake(&self, request: &Request) -> Result<(), Refusal> {
+    fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
         match request.query_param("token").as_deref() {
-            Some("secret") => Ok(()),
+            Some("secret") => Ok(Accepted::default()),
             _ => Err(Refusal::new(401, "a token is required")),
         }
     }

@@ -29,7 +29,7 @@ use log::{debug, info, warn};
 use crate::http::{self, HeadError, Request};
 use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
-use crate::{explain, files, handshake};
+use crate::{explain, files, handshake, subprotocol};
 
 /// Serves one accepted connection: answers it, or opens a WebSocket and
 /// returns it, for the thread to run its frame loop from the top of its
@@ -92,7 +92,9 @@ pub(crate) fn serve(
     if explain.is_some() {
         explain::request(id, &request.raw);
     }
-    match route(id, &request, shared) {
+    // Mutable from here: the handshake records the chosen subprotocol on it.
+    let mut request = request;
+    match route(id, &mut request, shared) {
         Route::Answer(status, bytes) => {
             debug!(
                 "#{id} {peer}: {} {} -> {status}",
@@ -105,7 +107,7 @@ pub(crate) fn serve(
             answer(&socket, &bytes, shared);
         }
         Route::Upgrade(key) => {
-            let response = handshake::response(&key);
+            let response = handshake::response(&key, request.protocol());
             debug!(
                 "#{id} {peer}: response head:\n{}",
                 String::from_utf8_lossy(&response).trim_end()
@@ -141,7 +143,7 @@ enum Route {
 
 /// Decides a request: an upgrade on the WebSocket path that passes every
 /// check becomes a WebSocket; anything else gets an HTTP answer.
-fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
+fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
     let cfg = &shared.config;
     let on_ws_path = request.path() == cfg.ws_path;
     let head_only = request.method() == "HEAD";
@@ -169,7 +171,13 @@ fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
             }
         };
         return match catch_unwind(AssertUnwindSafe(|| shared.handler.on_handshake(request))) {
-            Ok(Ok(())) => Route::Upgrade(key),
+            Ok(Ok(accepted)) => {
+                let picked = accepted.protocol.as_deref();
+                match subprotocol::settle(id, request, picked, &cfg.protocols) {
+                    Ok(()) => Route::Upgrade(key),
+                    Err(r) => error(r.status, r.extra, &r.reason),
+                }
+            }
             Ok(Err(refusal)) => {
                 info!(
                     "#{id} {}: refused by the handler: {} {}",

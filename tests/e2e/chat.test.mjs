@@ -277,23 +277,24 @@ describe('raw modes', () => {
     }));
 
   test('7b. broadcast mode: a binary message is shown as its size', T, () =>
-    scenario('binary', { mode: 'broadcast' }, async ({ open, server }) => {
+    scenario('binary', { mode: 'broadcast' }, async ({ open }) => {
       const a = await open();
       await connected(a.page, { chat: false });
       const b = await open();
       await connected(b.page, { chat: false });
       // B sends binary through its own socket; the server relays it to A.
       await b.page.evaluate(
-        (url) =>
+        () =>
           new Promise((resolve, reject) => {
-            const ws = new WebSocket(url);
+            // ws: or wss:, as the page itself was served.
+            const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+            const ws = new WebSocket(`${scheme}//${location.host}/ws`);
             ws.onopen = () => {
               ws.send(new Uint8Array([1, 2, 3, 4, 5]));
               setTimeout(() => resolve(ws.close()), 0);
             };
             ws.onerror = () => reject(new Error('socket error'));
           }),
-        `ws://127.0.0.1:${server.port}/ws`,
       );
       await waitEntry(a.page, 'li.msg.in .text', '[binary 5 bytes]');
     }));

@@ -47,12 +47,12 @@ export async function freePort() {
 }
 
 /**
- * Starts `wshub --addr 127.0.0.1:PORT --mode MODE` and learns its port from
- * the first stdout line. `stop()` sends SIGTERM and requires an exit within
- * 5 s (then SIGKILL and an error).
+ * Starts `wshub --addr 127.0.0.1:PORT --mode MODE [EXTRA...]` and learns its
+ * port from the first stdout line. `stop()` sends SIGTERM and requires an
+ * exit within 5 s (then SIGKILL and an error).
  */
-export async function startServer({ mode = 'chat', port = 0 } = {}) {
-  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, '--www', path.join(ROOT, 'www')];
+export async function startServer({ mode = 'chat', port = 0, extra = [] } = {}) {
+  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, '--www', path.join(ROOT, 'www'), ...extra];
   if (TLS) args.push('--tls-cert', TLS.cert, '--tls-key', TLS.key);
   const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
