@@ -28,7 +28,7 @@ use log::{debug, info, warn};
 use crate::http::{self, HeadError, Request};
 use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
-use crate::{explain, files, handshake};
+use crate::{explain, handshake};
 
 /// Serves one accepted connection: answers it, or opens a WebSocket and
 /// returns it, for the thread to run its frame loop from the top of its
@@ -178,6 +178,13 @@ fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
             "only GET and HEAD are served here",
         );
     }
+    if let Some(page) = &shared.www {
+        // Only the upgrade headers set a WebSocket apart from a page
+        // request, so the endpoint may share its path with a file (`/`).
+        if let Some(bytes) = page.respond(request.path(), head_only) {
+            return Route::Answer(200, bytes);
+        }
+    }
     if on_ws_path {
         let host = request.header("Host").unwrap_or("this-server");
         let text = format!(
@@ -186,13 +193,7 @@ fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
         );
         return error(426, "Upgrade: websocket\r\n", &text);
     }
-    match &shared.www {
-        Some(root) => {
-            let (status, bytes) = files::respond(root, request.path(), head_only);
-            Route::Answer(status, bytes)
-        }
-        None => error(404, "", "no such file"),
-    }
+    error(404, "", "no such file")
 }
 
 /// Sends a whole HTTP response, then lets the client close first, so the

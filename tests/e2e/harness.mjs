@@ -44,7 +44,8 @@ export async function freePort() {
  * 5 s (then SIGKILL and an error).
  */
 export async function startServer({ mode = 'chat', port = 0 } = {}) {
-  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, '--www', path.join(ROOT, 'www')];
+  // No --www: the page built into the binary, as a user gets it.
+  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode];
   const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk) => {
