@@ -72,6 +72,8 @@ fn the_built_in_page_is_www_with_its_strict_policy() {
     assert!(head.ends_with("\r\n\r\n"), "{head}");
     assert_eq!(status(&get(a, "/no-such-file.js")), 404);
     assert_eq!(status(&get(a, "/../Cargo.toml")), 404);
+    let json = get(a, "/wshub.json");
+    assert!(json.ends_with(r#"{"ws_path":"/ws"}"#), "{json}");
 
     // The endpoint at `/` too: the page and the WebSocket share the path.
     let s = Server::new("127.0.0.1:0")
@@ -99,6 +101,24 @@ fn a_page_of_ones_own_is_served_as_written_without_the_policy() {
     assert!(resp.ends_with(TUTORIAL), "{resp}");
     assert!(!resp.contains("Content-Security-Policy"), "{resp}");
     assert!(resp.contains("X-Content-Type-Options: nosniff\r\n"));
+}
+
+#[test]
+fn settings_say_where_the_endpoint_is() {
+    for ws_path in ["/ws", "/", "/chat \"room\""] {
+        let s = server_with_dir(&www(), ws_path);
+        let resp = get(s.local_addr(), "/wshub.json");
+        assert_eq!(status(&resp), 200, "{resp}");
+        assert!(
+            resp.contains("Content-Type: application/json\r\n"),
+            "{resp}"
+        );
+        let body = format!("{{\"ws_path\":{}}}", wshub::json::string(ws_path));
+        assert!(resp.ends_with(&body), "{resp}");
+    }
+    // A server with no page has none.
+    let bare = Server::new("127.0.0.1:0").start(Echo).unwrap();
+    assert_eq!(status(&get(bare.local_addr(), "/wshub.json")), 404);
 }
 
 fn server_with_dir(dir: &std::path::Path, ws_path: &str) -> Running {

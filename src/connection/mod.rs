@@ -28,7 +28,7 @@ use log::{debug, info, warn};
 use crate::http::{self, HeadError, Request};
 use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
-use crate::{explain, handshake};
+use crate::{explain, handshake, page};
 
 /// Serves one accepted connection: answers it, or opens a WebSocket and
 /// returns it, for the thread to run its frame loop from the top of its
@@ -179,6 +179,9 @@ fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
         );
     }
     if let Some(page) = &shared.www {
+        if request.path() == page::SETTINGS_PATH {
+            return Route::Answer(200, page::settings(cfg, head_only));
+        }
         // Only the upgrade headers set a WebSocket apart from a page
         // request, so the endpoint may share its path with a file (`/`).
         if let Some(bytes) = page.respond(request.path(), head_only) {

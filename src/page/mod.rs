@@ -12,8 +12,11 @@
 
 #[cfg(feature = "embedded-page")]
 mod embedded;
+mod settings;
 
 use std::path::PathBuf;
+
+pub(crate) use settings::{PATH as SETTINGS_PATH, respond as settings};
 
 use crate::{files, http};
 
