@@ -238,3 +238,35 @@ fn www_serves_a_directory_as_written() {
     assert!(!resp.contains("Content-Security-Policy"), "{resp}");
     stop_and_read_stderr(child);
 }
+
+#[test]
+fn origin_refusals_say_how_to_allow_them() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (child, addr, _out) = start_in(Path::new(BIN), here, &[]);
+    for origin in ["null", "https://tutorial.example"] {
+        let req = upgrade_request(addr, "/ws", &format!("Origin: {origin}\r\n"));
+        assert_eq!(status(&http(addr, &req)), 403, "{origin}");
+    }
+    let log = stop_and_read_stderr(child);
+    let line = |what: &str| {
+        log.lines()
+            .find(|l| l.contains("handshake refused") && l.contains(what))
+            .unwrap_or_else(|| panic!("no refusal of {what} in:\n{log}"))
+            .to_string()
+    };
+    let null = line("origin null");
+    assert!(null.contains("opened from a file"), "{null}");
+    assert!(null.contains("--allow-origin null"), "{null}");
+    assert!(null.contains("sandboxed frames of any site"), "{null}");
+    assert!(null.contains("classroom or a local test"), "{null}");
+    let site = line("origin https://tutorial.example");
+    assert!(
+        site.contains("--allow-origin https://tutorial.example"),
+        "{site}"
+    );
+
+    let (child, addr, _out) = start_in(Path::new(BIN), here, &["--allow-origin", "null"]);
+    let req = upgrade_request(addr, "/ws", "Origin: null\r\n");
+    assert_eq!(status(&http_head(addr, &req)), 101);
+    stop_and_read_stderr(child);
+}

@@ -158,3 +158,25 @@ fn a_plain_get_on_an_endpoint_with_no_file_is_still_426() {
     let bare = Server::new("127.0.0.1:0").ws_path("/").start(Echo).unwrap();
     assert_eq!(status(&get(bare.local_addr(), "/")), 426);
 }
+
+#[test]
+fn origin_null_needs_allow_origin_null() {
+    let refusing = server_with_dir(&www(), "/ws");
+    let a = refusing.local_addr();
+    let resp = http(a, &upgrade_request(a, "/ws", "Origin: null\r\n"));
+    assert_eq!(status(&resp), 403, "{resp}");
+
+    let allowing = Server::new("127.0.0.1:0")
+        .allow_origin("null")
+        .start(Echo)
+        .unwrap();
+    let a = allowing.local_addr();
+    let resp = http_head(a, &upgrade_request(a, "/ws", "Origin: null\r\n"));
+    assert_eq!(status(&resp), 101, "{resp}");
+    // Allowing `null` allows no site by name.
+    let other = http(
+        a,
+        &upgrade_request(a, "/ws", "Origin: https://other.example\r\n"),
+    );
+    assert_eq!(status(&other), 403);
+}

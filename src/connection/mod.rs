@@ -13,6 +13,7 @@
 //! message from being buffered before the memory budget has room for it.
 
 mod gate;
+mod origin;
 mod websocket;
 mod wire;
 
@@ -140,11 +141,14 @@ fn route(id: ClientId, request: &Request, shared: &Shared) -> Route {
         let key = match handshake::check(request, &cfg.origins) {
             Ok(key) => key,
             Err(r) => {
+                let refused_origin = request
+                    .header("Origin")
+                    .filter(|o| r.status == 403 && !cfg.origins.allows(o, request.header("Host")));
+                let why = refused_origin.map_or_else(|| r.reason.clone(), origin::refusal);
                 info!(
-                    "#{id} {}: handshake refused: {} {}",
+                    "#{id} {}: handshake refused: {} {why}",
                     request.peer(),
                     r.status,
-                    r.reason
                 );
                 return error(r.status, r.extra, &r.reason);
             }
