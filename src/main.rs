@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+mod lan;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -197,6 +199,9 @@ fn main() -> ExitCode {
     };
     let addr = running.local_addr();
     println!("wshub listening on http://{addr}/ (WebSocket ws://{addr}{ws_path}, mode {mode})");
+    for url in lan::urls(addr, &lan::interfaces()) {
+        println!("  from another device: {url}");
+    }
 
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

@@ -270,3 +270,14 @@ fn origin_refusals_say_how_to_allow_them() {
     assert_eq!(status(&http_head(addr, &req)), 101);
     stop_and_read_stderr(child);
 }
+
+#[test]
+fn bound_to_one_address_it_prints_that_one() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (child, addr, mut out) = start_in(Path::new(BIN), here, &[]);
+    stop_and_read_stderr(child);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(addr.ip().is_loopback());
+    assert_eq!(rest, "", "only the start line when bound to {addr}");
+}
