@@ -39,13 +39,13 @@ export async function freePort() {
 }
 
 /**
- * Starts `wshub --addr 127.0.0.1:PORT --mode MODE` and learns its port from
- * the first stdout line. `stop()` sends SIGTERM and requires an exit within
+ * Starts `wshub --addr 127.0.0.1:PORT --mode MODE ...args` and learns its
+ * port (and the endpoint's path) from the first stdout line. `stop()` sends SIGTERM and requires an exit within
  * 5 s (then SIGKILL and an error).
  */
-export async function startServer({ mode = 'chat', port = 0 } = {}) {
-  // No --www: the page built into the binary, as a user gets it.
-  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode];
+export async function startServer({ mode = 'chat', port = 0, args: extra = [] } = {}) {
+  // No --www unless asked: the page built into the binary, as a user gets it.
+  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, ...extra];
   const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk) => {
@@ -78,8 +78,8 @@ export async function startServer({ mode = 'chat', port = 0 } = {}) {
     throw e;
   }
   lines.on('line', keep); // anything later on stdout goes with the log
-  const m = /^wshub listening on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket ws:\/\/127\.0\.0\.1:\1\/ws, mode (\w+)\)$/.exec(line);
-  if (!m || m[2] !== mode) {
+  const m = /^wshub listening on http:\/\/127\.0\.0\.1:(\d+)\/ \(WebSocket ws:\/\/127\.0\.0\.1:\1(\/\S*), mode (\w+)\)$/.exec(line);
+  if (!m || m[3] !== mode) {
     proc.kill('SIGKILL');
     throw new Error(`unexpected first line from wshub: ${JSON.stringify(line)}`);
   }
@@ -88,6 +88,7 @@ export async function startServer({ mode = 'chat', port = 0 } = {}) {
   return {
     port: actual,
     url: `http://127.0.0.1:${actual}/`,
+    wsPath: m[2],
     proc,
     log: () => log,
     async stop() {

@@ -34,4 +34,4 @@ echo "e2e: cargo build --release"
 mkdir -p "$root/target/e2e"
 rm -f "$root"/target/e2e/failed-*.png
 cd "$here"
-node --test --test-reporter=spec chat.test.mjs
+node --test --test-reporter=spec chat.test.mjs pages.test.mjs
