@@ -1,7 +1,8 @@
 //! Every setting the server has, with its default.
 
-use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::page::Page;
 
 /// Which browser origins may open a WebSocket.
 #[derive(Clone, Debug, Default)]
@@ -38,7 +39,7 @@ impl Origins {
 pub(crate) struct Config {
     pub addr: String,
     pub ws_path: String,
-    pub www: Option<PathBuf>,
+    pub www: Option<Page>,
     pub max_message_size: usize,
     pub max_connections: usize,
     pub queue_size: usize,

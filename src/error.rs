@@ -53,7 +53,7 @@ impl fmt::Display for Error {
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::WwwMissing(dir) => write!(
                 f,
-                "the www directory {} does not exist (run from the wshub folder, or pass --www DIR)",
+                "the www directory {} does not exist (give --www a folder that holds index.html, or leave --www out to serve the built-in page)",
                 dir.display()
             ),
             Error::Config(text) => write!(f, "invalid setting: {text}"),

@@ -1,4 +1,5 @@
-//! The static responder: files from the www directory, and nothing else.
+//! Files from a www directory, and nothing else: the path rules that keep a
+//! request inside it, and the content types (`page` serves them).
 
 use std::path::{Path, PathBuf};
 
@@ -51,32 +52,6 @@ pub(crate) fn resolve(root: &Path, raw_path: &str) -> Option<PathBuf> {
     // Symlinks are followed here, then the result must still be inside.
     let real = path.canonicalize().ok()?;
     (real.starts_with(root) && real.is_file()).then_some(real)
-}
-
-/// The response to a GET or HEAD of `raw_path`.
-pub(crate) fn respond(root: &Path, raw_path: &str, head_only: bool) -> (u16, Vec<u8>) {
-    let Some(file) = resolve(root, raw_path) else {
-        return (
-            404,
-            http::error_response(404, "", "no such file", head_only),
-        );
-    };
-    match std::fs::read(&file) {
-        Ok(body) => (
-            200,
-            http::response(
-                200,
-                content_type(&file),
-                "Cache-Control: no-cache\r\n",
-                &body,
-                head_only,
-            ),
-        ),
-        Err(_) => (
-            404,
-            http::error_response(404, "", "no such file", head_only),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -322,10 +322,14 @@ pub(crate) fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Headers every response carries: no sniffing, and a page that may load
-/// only its own scripts and styles and talk only to its own server.
-pub(crate) const SECURITY_HEADERS: &str = "X-Content-Type-Options: nosniff\r\n\
-Content-Security-Policy: default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+/// The header every response carries: a browser takes the Content-Type
+/// as given instead of guessing one from the bytes.
+pub(crate) const NOSNIFF: &str = "X-Content-Type-Options: nosniff\r\n";
+
+/// The policy of what wshub itself writes (its own page, its settings and
+/// its error pages): load only its own scripts and styles, talk only to its
+/// own server. Not sent with a directory's files: see `page`.
+pub(crate) const CSP: &str = "Content-Security-Policy: default-src 'self'; connect-src 'self'; img-src 'self' data:; \
 style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'\r\n";
 
 /// Builds a complete response head (and `body` unless `head_only`), closing
@@ -338,7 +342,7 @@ pub(crate) fn response(
     head_only: bool,
 ) -> Vec<u8> {
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{SECURITY_HEADERS}{extra}Connection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{NOSNIFF}{extra}Connection: close\r\n\r\n",
         reason(status),
         body.len()
     )
@@ -355,7 +359,7 @@ pub(crate) fn error_response(status: u16, extra: &str, text: &str, head_only: bo
     response(
         status,
         "text/plain; charset=utf-8",
-        extra,
+        &format!("{CSP}{extra}"),
         body.as_bytes(),
         head_only,
     )

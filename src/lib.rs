@@ -37,9 +37,10 @@
 //! implement [`Handler`]. The binary's modes are handlers in [`modes`].
 //!
 //! The modules, in the order a connection meets them: `listener` accepts,
-//! `connection` reads the head with `http` and either serves `files` or
-//! completes the `handshake`, then reads frames; `hub` writes them out,
-//! encoded by `frame`.
+//! `connection` reads the head with `http` and either serves the `page`
+//! (from `files` of a directory, or built in) or completes the
+//! `handshake`, then reads frames; `hub` writes them out, encoded by
+//! `frame`.
 
 #![warn(missing_docs)]
 // Only `sys::memory` may allow it, for the calls no safe wrapper covers.
@@ -59,6 +60,7 @@ mod hub;
 pub mod json;
 mod listener;
 pub mod modes;
+mod page;
 mod server;
 mod subprotocol;
 mod sys;

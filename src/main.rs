@@ -1,9 +1,11 @@
 //! The `wshub` command: the library's server with one of its three modes,
-//! the page from `www/`, logging, and graceful shutdown on SIGINT/SIGTERM.
+//! the page built into the binary (or a directory given with `--www`),
+//! logging, and graceful shutdown on SIGINT/SIGTERM.
 
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+mod lan;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,14 +16,14 @@ use wshub::{Server, modes};
 fn cli() -> Command {
     Command::new("wshub")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("A small WebSocket server: one port serves the page in www/ and the WebSocket endpoint.")
+        .about("A small WebSocket server: one port serves a chat page and the WebSocket endpoint.")
         .arg(Arg::new("addr").long("addr").value_name("HOST:PORT").default_value("127.0.0.1:8080")
             .help("Address to listen on (port 0 picks a free one)"))
         .arg(Arg::new("mode").long("mode").value_name("MODE").default_value("chat")
             .value_parser(["chat", "echo", "broadcast"])
             .help("chat: named users, JSON messages to all; echo: every message back; broadcast: relay each message to all others"))
         .arg(Arg::new("www").long("www").value_name("DIR")
-            .help("Directory of the page to serve [default: ./www, else the one shipped with wshub]"))
+            .help("Serve the page in this directory, as its author wrote it (no Content-Security-Policy added) [default: the built-in page]"))
         .arg(Arg::new("ws-path").long("ws-path").value_name("PATH").default_value("/ws")
             .help("Path of the WebSocket endpoint"))
         .arg(Arg::new("protocol").long("protocol").value_name("NAME").action(ArgAction::Append)
@@ -107,16 +109,6 @@ fn size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{s}' is not a size such as 4096, 64K or 16M"))
 }
 
-/// The page shipped with wshub: ./www when run from the repository, else
-/// the copy beside the sources this binary was built from.
-fn default_www() -> PathBuf {
-    let here = Path::new("www");
-    if here.is_dir() {
-        return here.to_path_buf();
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("www")
-}
-
 /// Lets the process hold as many sockets as the system allows: the soft
 /// descriptor limit is often 1024, far below what wshub can serve.
 fn raise_fd_limit() {
@@ -144,14 +136,9 @@ fn configure(m: &ArgMatches) -> Server {
     } else {
         1 << 20
     };
-    let www = m
-        .get_one::<String>("www")
-        .map(PathBuf::from)
-        .unwrap_or_else(default_www);
     let secs = |name: &str| Duration::from_secs(*m.get_one::<u64>(name).expect("has a default"));
     let mut server = Server::new(m.get_one::<String>("addr").expect("has a default"))
         .ws_path(m.get_one::<String>("ws-path").expect("has a default"))
-        .www(Some(www))
         .max_message_size(
             m.get_one::<usize>("max-message")
                 .copied()
@@ -170,6 +157,12 @@ fn configure(m: &ArgMatches) -> Server {
         .max_head_size(*m.get_one::<usize>("max-head").expect("has a default"))
         .explain(m.get_flag("explain"));
     server = server.protocols(m.get_many::<String>("protocol").into_iter().flatten());
+    // The built-in page unless a directory is given: a copied or installed
+    // binary has no www/ beside it.
+    server = match m.get_one::<String>("www") {
+        Some(dir) => server.www(Some(dir)),
+        None => server.embedded_page(),
+    };
     for origin in m.get_many::<String>("allow-origin").into_iter().flatten() {
         if origin == "*" {
             warn!("--allow-origin '*': any web page may open a WebSocket here as its visitor");
@@ -248,6 +241,9 @@ fn main() -> ExitCode {
         ("http", "ws")
     };
     println!("wshub listening on {http}://{addr}/ (WebSocket {ws}://{addr}{ws_path}, mode {mode})");
+    for url in lan::urls(http, addr, &lan::interfaces()) {
+        println!("  from another device: {url}");
+    }
 
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

@@ -16,12 +16,13 @@ use crate::handler::Handler;
 use crate::hub::{self, Event, Hub};
 use crate::listener::{self, Remaining, Stop};
 use crate::subprotocol::is_token;
+use crate::page::Page;
 
 /// What every thread of one server shares. Read-only but for `live`.
 pub(crate) struct Shared {
     pub config: Config,
-    /// The www directory, canonical, if one is served.
-    pub www: Option<PathBuf>,
+    /// The page, if one is served (a directory canonical).
+    pub www: Option<Page>,
     pub handler: Box<dyn Handler>,
     pub hub: Hub,
     /// Connections open now, to enforce `max_connections`.
@@ -78,9 +79,21 @@ impl Server {
     }
 
     /// A directory of static files to serve on the same port (`/` serves
-    /// its `index.html`), or `None` to serve none. Default: none.
+    /// its `index.html`), or `None` to serve none. Default: none. Its
+    /// files are served as they are, without the `Content-Security-Policy`
+    /// wshub's own page gets, so a page written for another server (with
+    /// an inline script, say) works; it may set a policy in a `<meta>` tag.
     pub fn www(mut self, dir: Option<impl Into<PathBuf>>) -> Server {
-        self.config.www = dir.map(Into::into);
+        self.config.www = dir.map(|d| Page::Dir(d.into()));
+        self
+    }
+
+    /// Serves wshub's own page (the chat page of the `wshub` command, built
+    /// into the binary) on the same port, in place of any [`www`](Server::www)
+    /// directory. It reads the endpoint's path from `/wshub.json`.
+    #[cfg(feature = "embedded-page")]
+    pub fn embedded_page(mut self) -> Server {
+        self.config.www = Some(Page::Embedded);
         self
     }
 
@@ -279,11 +292,11 @@ impl Server {
             )));
         }
         let www = match &config.www {
-            Some(dir) => match dir.canonicalize() {
-                Ok(real) if real.is_dir() => Some(real),
+            Some(Page::Dir(dir)) => match dir.canonicalize() {
+                Ok(real) if real.is_dir() => Some(Page::Dir(real)),
                 _ => return Err(Error::WwwMissing(dir.clone())),
             },
-            None => None,
+            other => other.clone(),
         };
         #[cfg(feature = "tls")]
         let tls = match &config.tls {

@@ -1,8 +1,12 @@
-//! The `wshub` binary: its start line, its one-line errors, and SIGTERM.
+//! The `wshub` binary: its start line, its one-line errors, SIGTERM, the
+//! page it carries, and what it logs when it refuses an origin.
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use common::*;
 
@@ -163,4 +167,163 @@ fn with_a_certificate_the_start_line_says_https_and_wss() {
     let (code, err) = fail(&["--tls-cert", cert_path]);
     assert_eq!(code, 2);
     assert!(err.contains("--tls-key"), "{err}");
+}
+
+/// Starts `bin` in `dir` on a free loopback port with `RUST_LOG=info`,
+/// stderr piped; returns it, its address, and the rest of its stdout.
+fn start_in(bin: &Path, dir: &Path, args: &[&str]) -> (Child, SocketAddr, BufReader<ChildStdout>) {
+    let spawn = || {
+        Command::new(bin)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    // A binary just copied is "busy" while a process another test thread
+    // forked meanwhile still holds the copy's write descriptor; it lets go
+    // when it execs.
+    let mut child = None;
+    wait_until("the copied binary to stop being busy", || match spawn() {
+        Ok(c) => {
+            child = Some(c);
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => false,
+        Err(e) => panic!("cannot start {}: {e}", bin.display()),
+    });
+    let mut child = child.expect("started");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (child, addr.parse().unwrap(), out)
+}
+
+/// Kills `child` and returns everything it wrote to stderr.
+fn stop_and_read_stderr(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+/// A directory of its own under the temp directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("wshub-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_copy_alone_in_an_empty_directory_serves_the_page_and_the_chat() {
+    let dir = TempDir::new("alone");
+    let bin = dir.0.join("wshub");
+    std::fs::copy(BIN, &bin).unwrap();
+    let (child, addr, _out) = start_in(&bin, &dir.0, &[]);
+    for (path, file) in [("/", "index.html"), ("/app.js", "app.js")] {
+        let resp = get(addr, path);
+        assert_eq!(status(&resp), 200, "{path}: {resp}");
+        let want = std::fs::read_to_string(www().join(file)).unwrap();
+        assert!(resp.ends_with(&want), "{path} is not www/{file}");
+        // The built-in page keeps its policy.
+        assert!(resp.contains("script-src 'self'"), "{resp}");
+    }
+    assert!(get(addr, "/wshub.json").ends_with(r#"{"ws_path":"/ws"}"#));
+    let mut a = connect(addr, "/ws");
+    let mut b = connect(addr, "/ws");
+    assert!(next_text(&mut a).contains(r#""type":"welcome""#));
+    assert!(next_text(&mut b).contains(r#""type":"welcome""#));
+    a.send("hello from a".into()).unwrap();
+    // b may first hear that a joined: the hub announces a join after
+    // the welcome, and b may have been welcomed in between.
+    let mut heard = next_text(&mut b);
+    if heard.contains(r#""type":"join""#) {
+        heard = next_text(&mut b);
+    }
+    assert!(heard.contains(r#""text":"hello from a""#), "{heard}");
+    // Nothing was written beside the binary.
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 1);
+    stop_and_read_stderr(child);
+}
+
+#[test]
+fn www_serves_a_directory_as_written() {
+    let dir = TempDir::new("own-page");
+    let page =
+        "<!doctype html><button onclick=\"go()\">Go</button><script>function go(){}</script>\n";
+    std::fs::write(dir.0.join("index.html"), page).unwrap();
+    let www = dir.0.to_str().unwrap();
+    let (child, addr, _out) = start_in(Path::new(BIN), &dir.0, &["--www", www]);
+    let resp = get(addr, "/");
+    assert_eq!(status(&resp), 200, "{resp}");
+    assert!(resp.ends_with(page), "{resp}");
+    assert!(!resp.contains("Content-Security-Policy"), "{resp}");
+    stop_and_read_stderr(child);
+}
+
+#[test]
+fn origin_refusals_say_how_to_allow_them() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (child, addr, _out) = start_in(Path::new(BIN), here, &[]);
+    for origin in ["null", "https://tutorial.example"] {
+        let req = upgrade_request(addr, "/ws", &format!("Origin: {origin}\r\n"));
+        assert_eq!(status(&http(addr, &req)), 403, "{origin}");
+    }
+    let log = stop_and_read_stderr(child);
+    let line = |what: &str| {
+        log.lines()
+            .find(|l| l.contains("handshake refused") && l.contains(what))
+            .unwrap_or_else(|| panic!("no refusal of {what} in:\n{log}"))
+            .to_string()
+    };
+    let null = line("origin null");
+    assert!(null.contains("opened from a file"), "{null}");
+    assert!(null.contains("--allow-origin null"), "{null}");
+    assert!(null.contains("sandboxed frames of any site"), "{null}");
+    assert!(null.contains("classroom or a local test"), "{null}");
+    let site = line("origin https://tutorial.example");
+    assert!(
+        site.contains("--allow-origin https://tutorial.example"),
+        "{site}"
+    );
+
+    let (child, addr, _out) = start_in(Path::new(BIN), here, &["--allow-origin", "null"]);
+    let req = upgrade_request(addr, "/ws", "Origin: null\r\n");
+    assert_eq!(status(&http_head(addr, &req)), 101);
+    stop_and_read_stderr(child);
+}
+
+#[test]
+fn bound_to_one_address_it_prints_that_one() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (child, addr, mut out) = start_in(Path::new(BIN), here, &[]);
+    stop_and_read_stderr(child);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(addr.ip().is_loopback());
+    assert_eq!(rest, "", "only the start line when bound to {addr}");
 }

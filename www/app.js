@@ -17,7 +17,8 @@
   const input = $('input');
   const sendBtn = $('send');
 
-  const URL_WS = (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host + '/ws';
+  const WS_ORIGIN = (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + location.host;
+  const SETTINGS_WAIT = 5000;
   const BACKOFF_MIN = 500;
   const BACKOFF_MAX = 8000;
   const MAX_ENTRIES = 500;
@@ -28,6 +29,7 @@
   let retryTimer = 0;
   let tickTimer = 0;
   let mode = 'unknown';  // 'chat' after a welcome, 'raw' otherwise
+  let wsPath = '/ws';    // until /wshub.json says where the endpoint is
   let me = '';
   const online = new Set();
 
@@ -174,6 +176,17 @@
 
   // ---- the connection --------------------------------------------------
 
+  // The server says where its endpoint is (see /wshub.json); a server
+  // without it (an older wshub) gets the default path.
+  async function loadSettings() {
+    try {
+      const res = await fetch('/wshub.json', { cache: 'no-store', signal: AbortSignal.timeout(SETTINGS_WAIT) });
+      if (!res.ok) return;
+      const s = await res.json();
+      if (s && typeof s.ws_path === 'string' && s.ws_path.startsWith('/')) wsPath = s.ws_path;
+    } catch (_) { /* keep the default */ }
+  }
+
   function clearTimers() {
     clearTimeout(retryTimer);
     clearInterval(tickTimer);
@@ -186,7 +199,7 @@
     setState('connecting', 'Connecting…');
     let sock;
     try {
-      sock = new WebSocket(URL_WS);
+      sock = new WebSocket(WS_ORIGIN + wsPath);
     } catch (_) {
       scheduleRetry();
       return;
@@ -273,5 +286,5 @@
   });
 
   renderMe();
-  connect();
+  loadSettings().then(connect);
 })();

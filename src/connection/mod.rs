@@ -13,6 +13,7 @@
 //! message from being buffered before the memory budget has room for it.
 
 mod gate;
+mod origin;
 mod websocket;
 mod wire;
 
@@ -29,7 +30,7 @@ use log::{debug, info, warn};
 use crate::http::{self, HeadError, Request};
 use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
-use crate::{explain, files, handshake, subprotocol};
+use crate::{explain, handshake, page, subprotocol};
 
 /// Serves one accepted connection: answers it, or opens a WebSocket and
 /// returns it, for the thread to run its frame loop from the top of its
@@ -161,11 +162,14 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
         let key = match handshake::check(request, &cfg.origins) {
             Ok(key) => key,
             Err(r) => {
+                let refused_origin = request
+                    .header("Origin")
+                    .filter(|o| r.status == 403 && !cfg.origins.allows(o, request.header("Host")));
+                let why = refused_origin.map_or_else(|| r.reason.clone(), origin::refusal);
                 info!(
-                    "#{id} {}: handshake refused: {} {}",
+                    "#{id} {}: handshake refused: {} {why}",
                     request.peer(),
                     r.status,
-                    r.reason
                 );
                 return error(r.status, r.extra, &r.reason);
             }
@@ -205,6 +209,16 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
             "only GET and HEAD are served here",
         );
     }
+    if let Some(page) = &shared.www {
+        if request.path() == page::SETTINGS_PATH {
+            return Route::Answer(200, page::settings(cfg, head_only));
+        }
+        // Only the upgrade headers set a WebSocket apart from a page
+        // request, so the endpoint may share its path with a file (`/`).
+        if let Some(bytes) = page.respond(request.path(), head_only) {
+            return Route::Answer(200, bytes);
+        }
+    }
     if on_ws_path {
         let host = request.header("Host").unwrap_or("this-server");
         let text = format!(
@@ -213,13 +227,7 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
         );
         return error(426, "Upgrade: websocket\r\n", &text);
     }
-    match &shared.www {
-        Some(root) => {
-            let (status, bytes) = files::respond(root, request.path(), head_only);
-            Route::Answer(status, bytes)
-        }
-        None => error(404, "", "no such file"),
-    }
+    error(404, "", "no such file")
 }
 
 /// Sends a whole HTTP response, then lets the client close first, so the

@@ -48,11 +48,12 @@ export async function freePort() {
 
 /**
  * Starts `wshub --addr 127.0.0.1:PORT --mode MODE [EXTRA...]` and learns its
- * port from the first stdout line. `stop()` sends SIGTERM and requires an
- * exit within 5 s (then SIGKILL and an error).
+ * port (and the endpoint's path) from the first stdout line. `stop()` sends
+ * SIGTERM and requires an exit within 5 s (then SIGKILL and an error).
  */
-export async function startServer({ mode = 'chat', port = 0, extra = [] } = {}) {
-  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, '--www', path.join(ROOT, 'www'), ...extra];
+export async function startServer({ mode = 'chat', port = 0, extra = [], args: more = [] } = {}) {
+  // No --www unless asked: the page built into the binary, as a user gets it.
+  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, ...extra, ...more];
   if (TLS) args.push('--tls-cert', TLS.cert, '--tls-key', TLS.key);
   const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -88,9 +89,9 @@ export async function startServer({ mode = 'chat', port = 0, extra = [] } = {}) 
   lines.on('line', keep); // anything later on stdout goes with the log
   const [http, ws] = TLS ? ['https', 'wss'] : ['http', 'ws'];
   const m = new RegExp(
-    `^wshub listening on ${http}://127\\.0\\.0\\.1:(\\d+)/ \\(WebSocket ${ws}://127\\.0\\.0\\.1:\\1/ws, mode (\\w+)\\)$`,
+    `^wshub listening on ${http}://127\\.0\\.0\\.1:(\\d+)/ \\(WebSocket ${ws}://127\\.0\\.0\\.1:\\1(/\\S*), mode (\\w+)\\)$`,
   ).exec(line);
-  if (!m || m[2] !== mode) {
+  if (!m || m[3] !== mode) {
     proc.kill('SIGKILL');
     throw new Error(`unexpected first line from wshub: ${JSON.stringify(line)}`);
   }
@@ -99,6 +100,7 @@ export async function startServer({ mode = 'chat', port = 0, extra = [] } = {}) 
   return {
     port: actual,
     url: `${http}://127.0.0.1:${actual}/`,
+    wsPath: m[2],
     proc,
     log: () => log,
     async stop() {

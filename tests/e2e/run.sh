@@ -35,10 +35,12 @@ mkdir -p "$root/target/e2e"
 rm -f "$root"/target/e2e/failed-*.png
 cd "$here"
 echo "e2e: over http:// and ws://"
-node --test --test-reporter=spec chat.test.mjs subprotocol.test.mjs
+node --test --test-reporter=spec chat.test.mjs subprotocol.test.mjs pages.test.mjs
 
-# The same suite over https:// and wss://, with a self-signed certificate
-# made for this run (Chromium is told to accept it).
+# The page's suites again over https:// and wss://, with a self-signed
+# certificate made for this run (Chromium is told to accept it).
+# pages.test.mjs stays on http: its pages come from file:// and from
+# other servers.
 if ! command -v openssl >/dev/null; then
   echo "e2e: installing openssl (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
