@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::hub::{self, Event, Hub};
 use crate::listener::{self, Remaining, Stop};
-use crate::subprotocol::is_token;
 use crate::page::Page;
+use crate::subprotocol::is_token;
 
 /// What every thread of one server shares. Read-only but for `live`.
 pub(crate) struct Shared {
