@@ -248,3 +248,17 @@ fn a_broadcast_reaches_every_tls_client_in_order() {
         }
     }
 }
+
+#[test]
+fn explain_works_over_tls() {
+    // --explain decodes the frames as the session takes and gives them
+    // (plaintext); the connection carries them as usual.
+    let cert = TestCert::new();
+    let s = tls_server(&cert).explain(true).start(modes::Echo).unwrap();
+    let mut ws = cert.connect(s.local_addr(), "/ws");
+    for k in 0..20 {
+        ws.send(WsMessage::text(format!("explained {k}"))).unwrap();
+        assert_eq!(next_text(&mut ws), format!("explained {k}"));
+    }
+    assert_eq!(close_with(&mut ws, 1000), 1000);
+}
