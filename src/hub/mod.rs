@@ -50,16 +50,17 @@
 //! The modules: this one is the handle and its events; `thread` is the
 //! hub's loop and what each event does; `client` is the hub's record of a
 //! client and its one write; `outbox` is a client's queue of frames;
-//! `deadlines` are the hub's clocks; `keepalive` its ping round; `ids` the
-//! hash of its client map; `token` is the writer token and its
-//! rules; `socket` is the socket the hub and a connection thread share,
-//! and the thread's fast path.
+//! `deadlines` are the hub's clocks; `keepalive` its ping round; `slow` its
+//! judging of clients that fall behind; `ids` the hash of its client map;
+//! `token` is the writer token and its rules; `socket` is the socket the
+//! hub and a connection thread share, and the thread's fast path.
 
 mod client;
 mod deadlines;
 mod ids;
 mod keepalive;
 mod outbox;
+mod slow;
 mod socket;
 mod thread;
 mod token;
