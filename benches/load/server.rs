@@ -10,8 +10,10 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
 
 use crate::util;
 
@@ -66,6 +68,10 @@ pub struct ServerProc {
     pub addr: SocketAddr,
     /// Whether it runs a thread per connection (the tokio yardstick does not).
     pub thread_per_connection: bool,
+    /// For a wshub serving wss://: the client
+    /// configuration that trusts its certificate. The scenarios connect
+    /// over TLS when it is set.
+    pub tls: Option<Arc<ClientConfig>>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -179,12 +185,14 @@ impl Launcher {
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             thread_per_connection: name != "tokio",
+            tls: None,
             child: Some(child),
             log,
         };
         let line = rx.recv_timeout(Duration::from_secs(15)).unwrap_or_default();
+        // `... listening on http://ADDR/ ...`, or https:// with TLS.
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|s| s.split('/').next())
             .and_then(|s| s.parse::<SocketAddr>().ok());
