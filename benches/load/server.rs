@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use crate::tls::BenchCert;
 use crate::util;
 
 /// Children alive now, for the watchdog to kill.
@@ -68,7 +69,7 @@ pub struct ServerProc {
     pub addr: SocketAddr,
     /// Whether it runs a thread per connection (the tokio yardstick does not).
     pub thread_per_connection: bool,
-    /// For a wshub serving wss://: the client
+    /// For a wshub serving wss:// (`Launcher::wshub_tls`): the client
     /// configuration that trusts its certificate. The scenarios connect
     /// over TLS when it is set.
     pub tls: Option<Arc<ClientConfig>>,
@@ -89,6 +90,24 @@ impl Launcher {
         let mut args = vec!["--addr", "127.0.0.1:0", "--mode", mode];
         args.extend_from_slice(extra);
         self.spawn("wshub", &self.wshub.clone(), &args, tag)
+    }
+
+    /// wshub serving https:// and wss:// with `cert`'s files; the scenarios
+    /// reach it over TLS.
+    pub fn wshub_tls(
+        &self,
+        mode: &str,
+        extra: &[&str],
+        cert: &BenchCert,
+        tag: &str,
+    ) -> Result<ServerProc, String> {
+        let (cert_file, key_file) = (cert.cert.to_string_lossy(), cert.key.to_string_lossy());
+        let mut args = vec!["--addr", "127.0.0.1:0", "--mode", mode];
+        args.extend_from_slice(&["--tls-cert", &cert_file, "--tls-key", &key_file]);
+        args.extend_from_slice(extra);
+        let mut server = self.spawn("wshub-tls", &self.wshub.clone(), &args, tag)?;
+        server.tls = Some(Arc::clone(&cert.client));
+        Ok(server)
     }
 
     pub fn simple(&self, mode: &str, tag: &str) -> Result<ServerProc, String> {
