@@ -30,7 +30,9 @@ use std::time::Duration;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::scenarios::{self, Run};
-use crate::util::{self, size};
+use crate::server::ServerProc;
+use crate::util::{self, Errors, size};
+use crate::ws::Conn;
 use crate::{
     LABEL, Suite, cpu, describe, echo_plan, fanout_plan, fanout_queue, fanout_runs, rate, ratio,
     summary,
@@ -98,6 +100,35 @@ fn generator_bound(suite: &mut Suite, label: &str, r: &Run) {
     }
 }
 
+/// What two connections negotiate (the second may resume the first's
+/// session), on a line of its own.
+fn negotiated(suite: &mut Suite, server: &ServerProc) {
+    let mut errors = Errors::default();
+    let text = match scenarios::open(server, 2, 7_000_000) {
+        Ok(mut conns) => {
+            let summary = |c: &Conn| c.tls_summary().unwrap_or_else(|| "no TLS".into());
+            let text = format!(
+                "first {}; second {}",
+                summary(&conns[0]),
+                summary(&conns[1])
+            );
+            scenarios::close_all(&mut conns, &mut errors);
+            text
+        }
+        Err(e) => {
+            errors.add(e);
+            "?".into()
+        }
+    };
+    println!("{:<LABEL$}wshub-tls connections: {text}", "tls");
+    if errors.count > 0 {
+        suite.problem(format!(
+            "wshub-tls: probing the TLS connections: {}",
+            errors.first.join("; ")
+        ));
+    }
+}
+
 fn echo(suite: &mut Suite, cert: &BenchCert) -> Result<(), String> {
     let sizes: &[usize] = suite.smoke_or(&[8], &[1, 64, 256]);
     let runs = suite.smoke_or(1, 3);
@@ -108,6 +139,9 @@ fn echo(suite: &mut Suite, cert: &BenchCert) -> Result<(), String> {
         let (tag, plain_tag) = (format!("echo-{n}"), format!("echo-{n}-vs-tls"));
         let t = suite.launcher.wshub_tls("echo", &[], cert, &tag)?;
         let p = suite.launcher.wshub("echo", &[], &plain_tag)?;
+        if n == sizes[0] {
+            negotiated(suite, &t);
+        }
         let (mut rt, mut rp) = (Vec::new(), Vec::new());
         // Alternated, so that a noisy moment hurts both alike.
         for _ in 0..runs {

@@ -255,6 +255,29 @@ impl Conn {
         self.tls.is_some()
     }
 
+    /// For a wss:// connection: its TLS version, cipher suite, key
+    /// exchange group and handshake kind, as rustls names them.
+    pub fn tls_summary(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        let name = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+        Some(format!(
+            "{} {} {}, {} handshake",
+            name(tls.protocol_version().map(|v| format!("{v:?}"))),
+            name(
+                tls.negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite()))
+            ),
+            name(
+                tls.negotiated_key_exchange_group()
+                    .map(|g| format!("{:?}", g.name()))
+            ),
+            name(
+                tls.handshake_kind()
+                    .map(|k| format!("{k:?}").to_lowercase())
+            ),
+        ))
+    }
+
     /// Bytes read but not parsed yet.
     pub fn pending(&self) -> usize {
         self.end - self.start
