@@ -90,7 +90,7 @@ pub fn scenario(suite: &mut Suite) -> Result<(), String> {
 fn generator_bound(suite: &mut Suite, label: &str, r: &Run) {
     if !suite.opts.smoke && r.gen_cpu >= 0.9 {
         let what = format!(
-            "wshub-tls {label}: the generator used {:.0}% of its CPU (server {:.0}%): the figure \
+            "wshub {label}: the generator used {:.0}% of its CPU (server {:.0}%): the figure \
              may be the generator's limit",
             r.gen_cpu * 100.0,
             r.server_cpu * 100.0
