@@ -31,6 +31,11 @@
 //!
 //! and for wshub alone:
 //!
+//! - tls: echo (1, 64, 256 clients), fan-out (100 and 1,000 subscribers)
+//!   and idle (1,000 and 10,000 connections: RSS per connection) with
+//!   wshub serving wss://, each beside wshub serving ws:// in the same
+//!   scenario, and the ratio tls/plain (`load/tls.rs`; the yardsticks
+//!   speak no TLS);
 //! - hostile (not in the smoke test): 40 clients each sending
 //!   one 15 MiB message in 1 MiB fragments and never reading, in echo mode
 //!   with the default flags and with `--max-message 16M`; then, in
@@ -44,7 +49,7 @@
 //! in echo, fan-out and connect, in turn with the others, and adds its
 //! column and the ratio now/before (before/after figures from one run).
 //!
-//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,hostile`;
+//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,tls,hostile`;
 //! `--window N` (the small fan-out window, default 64);
 //! `--simple-timeout-ms N` (the simple broadcast's read timeout, default 10);
 //! `--queue N` (wshub's `--queue` in fan-out; by default one that holds
@@ -61,6 +66,8 @@ mod hostile;
 mod scenarios;
 #[path = "load/server.rs"]
 mod server;
+#[path = "load/tls.rs"]
+mod tls;
 #[path = "load/util.rs"]
 mod util;
 #[path = "load/ws.rs"]
@@ -298,12 +305,13 @@ fn main() -> ExitCode {
         },
     };
     type Scenario = fn(&mut Suite) -> Result<(), String>;
-    let scenarios: [(&str, Scenario); 6] = [
+    let scenarios: [(&str, Scenario); 7] = [
         ("start", start),
         ("echo", echo),
         ("fanout", fanout),
         ("idle", idle),
         ("connect", connect),
+        ("tls", tls::scenario),
         ("hostile", hostile),
     ];
     for (name, run) in scenarios {
@@ -632,10 +640,9 @@ fn start(suite: &mut Suite) -> Result<(), String> {
     Ok(())
 }
 
-fn echo(suite: &mut Suite) -> Result<(), String> {
-    let sizes: &[usize] = suite.smoke_or(&[8], &[1, 64, 256]);
-    let runs = suite.smoke_or(1, 3);
-    let plan = suite.smoke_or(
+/// The echo runs' length (also the TLS echo's).
+fn echo_plan(suite: &Suite) -> Plan {
+    suite.smoke_or(
         Plan {
             warmup: Duration::ZERO,
             measure: Duration::from_secs(10),
@@ -646,7 +653,13 @@ fn echo(suite: &mut Suite) -> Result<(), String> {
             measure: Duration::from_secs(3),
             count: u64::MAX,
         },
-    );
+    )
+}
+
+fn echo(suite: &mut Suite) -> Result<(), String> {
+    let sizes: &[usize] = suite.smoke_or(&[8], &[1, 64, 256]);
+    let runs = suite.smoke_or(1, 3);
+    let plan = echo_plan(suite);
     for &n in sizes {
         let others = util::Others::mark(&suite.cpus);
         let tag = format!("echo-{n}");
@@ -716,18 +729,7 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
         vec![(100, small), (100, BIG_WINDOW), (1000, small)]
     };
     let runs = suite.smoke_or(1, 3);
-    let plan = suite.smoke_or(
-        Plan {
-            warmup: Duration::ZERO,
-            measure: Duration::from_secs(10),
-            count: 500,
-        },
-        Plan {
-            warmup: Duration::from_millis(300),
-            measure: Duration::from_secs(3),
-            count: u64::MAX,
-        },
-    );
+    let plan = fanout_plan(suite);
     for (n, window) in cases {
         // The window bounds what waits for any one client, so wshub's
         // queue cannot overflow while it holds the window.
@@ -813,6 +815,22 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
     Ok(())
 }
 
+/// The fan-out runs' length (also the TLS fan-out's).
+fn fanout_plan(suite: &Suite) -> Plan {
+    suite.smoke_or(
+        Plan {
+            warmup: Duration::ZERO,
+            measure: Duration::from_secs(10),
+            count: 500,
+        },
+        Plan {
+            warmup: Duration::from_millis(300),
+            measure: Duration::from_secs(3),
+            count: u64::MAX,
+        },
+    )
+}
+
 /// The throughput-oriented fan-out window.
 const BIG_WINDOW: usize = 1000;
 
@@ -853,16 +871,6 @@ fn idle(suite: &mut Suite) -> Result<(), String> {
     for &n in sizes {
         let others = util::Others::mark(&suite.cpus);
         let tag = format!("idle-{n}");
-        let describe = |r: &Idle| {
-            format!(
-                "{}/conn, {} threads, cpu {} ms in {:.1} s (opened in {:.2} s)",
-                size(r.per_conn()),
-                commas(r.threads_after),
-                r.cpu_idle.as_millis(),
-                r.cpu_window.as_secs_f64(),
-                r.open_secs,
-            )
-        };
         // One server at a time: the thread-per-connection ones need a
         // thread per connection.
         let w = suite
@@ -931,6 +939,19 @@ fn idle(suite: &mut Suite) -> Result<(), String> {
         suite.line(text, &others);
     }
     Ok(())
+}
+
+/// An idle run's figures: `21.3 KiB/conn, 1,002 threads, cpu 0 ms in 5.0 s
+/// (opened in 0.41 s)`.
+fn describe(r: &Idle) -> String {
+    format!(
+        "{}/conn, {} threads, cpu {} ms in {:.1} s (opened in {:.2} s)",
+        size(r.per_conn()),
+        commas(r.threads_after),
+        r.cpu_idle.as_millis(),
+        r.cpu_window.as_secs_f64(),
+        r.open_secs,
+    )
 }
 
 fn connect(suite: &mut Suite) -> Result<(), String> {

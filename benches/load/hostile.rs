@@ -137,7 +137,7 @@ pub fn run(server: &ServerProc, attack: Attack) -> Outcome {
     out.rss_start = server.rss();
     util::trace(format_args!("hostile {}: opening", attack.describe()));
     let pair = if attack.broadcast { 2 } else { 1 };
-    let mut normal = match scenarios::open(server.addr, pair, 20_000_000).and_then(Normal::new) {
+    let mut normal = match scenarios::open(server, pair, 20_000_000).and_then(Normal::new) {
         Ok(n) => n,
         Err(e) => {
             out.errors.add(format!("normal client: {e}"));
@@ -150,7 +150,7 @@ pub fn run(server: &ServerProc, attack: Attack) -> Outcome {
         return out;
     }
     let before = server.sockets();
-    let hostile = match scenarios::open(server.addr, attack.senders + attack.silent, 21_000_000) {
+    let hostile = match scenarios::open(server, attack.senders + attack.silent, 21_000_000) {
         Ok(c) => c,
         Err(e) => {
             out.errors.add(format!("hostile clients: {e}"));

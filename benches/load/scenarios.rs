@@ -1,7 +1,7 @@
 //! The measurements. Each is bounded in time and count: every wait has a
 //! deadline, and a run that misses one reports an error instead of hanging.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,8 +73,9 @@ impl CpuMark {
 /// Opening connections gives up after this long in all.
 const OPEN_LIMIT: Duration = Duration::from_secs(60);
 
-/// Opens `n` WebSocket connections one after the other.
-pub fn open(addr: SocketAddr, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
+/// Opens `n` WebSocket connections one after the other (over TLS to a
+/// server started with TLS).
+pub fn open(server: &ServerProc, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
     let mut conns = Vec::with_capacity(n);
     let started = Instant::now();
     for i in 0..n {
@@ -83,9 +84,14 @@ pub fn open(addr: SocketAddr, n: usize, seed: u64) -> Result<Vec<Conn>, String> 
                 "opened only {i} of {n} connections in {OPEN_LIMIT:?}"
             ));
         }
-        let (stream, rest) = ws::handshake(addr, seed + i as u64, IO_TIMEOUT)
-            .map_err(|e| format!("connection {} of {n}: {e}", i + 1))?;
-        conns.push(Conn::new(stream, rest));
+        let conn = ws::connect(
+            server.addr,
+            server.tls.as_ref(),
+            seed + i as u64,
+            IO_TIMEOUT,
+        )
+        .map_err(|e| format!("connection {} of {n}: {e}", i + 1))?;
+        conns.push(conn);
     }
     Ok(conns)
 }
@@ -115,8 +121,8 @@ pub fn close_all(conns: &mut [Conn], errors: &mut Errors) {
     };
     let mut open = 0;
     let mut state = vec![0u8; conns.len()]; // 0 open, 1 close received, 2 ended
-    for c in conns.iter() {
-        if ws::write_all(&c.stream, &frame, deadline).is_ok() {
+    for c in conns.iter_mut() {
+        if c.send(&frame, deadline).is_ok() {
             open += 1;
         }
     }
@@ -168,7 +174,7 @@ pub fn latencies(mut samples: Vec<u64>) -> (u64, u64) {
 pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
     let mut run = Run::default();
     util::trace(format_args!("{} echo {clients}: opening", server.name));
-    let mut conns = match open(server.addr, clients, 1) {
+    let mut conns = match open(server, clients, 1) {
         Ok(c) => c,
         Err(e) => {
             run.errors.add(e);
@@ -200,11 +206,11 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
     let mut states: Vec<State> = Vec::with_capacity(clients);
     let mut out = Vec::with_capacity(64);
     let mut active = 0usize;
-    for (i, c) in conns.iter().enumerate() {
+    for (i, c) in conns.iter_mut().enumerate() {
         out.clear();
         ws::encode(&mut out, OP_BINARY, &payload(i, 0));
         let sent_at = now_ns();
-        let ok = ws::write_all(&c.stream, &out, Instant::now() + IO_TIMEOUT).is_ok();
+        let ok = c.send(&out, Instant::now() + IO_TIMEOUT).is_ok();
         if !ok {
             run.errors.add("sending the first message failed");
         }
@@ -274,9 +280,7 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
                             out.clear();
                             ws::encode(&mut out, OP_BINARY, &payload(i, st.seq));
                             st.sent_at = now_ns();
-                            if let Err(e) =
-                                ws::write_all(&c.stream, &out, Instant::now() + IO_TIMEOUT)
-                            {
+                            if let Err(e) = c.send(&out, Instant::now() + IO_TIMEOUT) {
                                 failed = Some(format!("send: {e}"));
                             }
                         } else {
@@ -287,7 +291,7 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
                             }
                         }
                     }
-                    OP_PING => ws::pong(&c.stream, c.payload(&f), IO_TIMEOUT),
+                    OP_PING => c.pong(&f, IO_TIMEOUT),
                     OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
                     op => failed = Some(format!("unexpected frame, opcode {op}")),
                 }
@@ -362,7 +366,7 @@ impl<'a> Fanout<'a> {
     /// the server before the first counted message).
     pub fn open(server: &'a ServerProc, subs: usize) -> Result<Fanout<'a>, String> {
         util::trace(format_args!("{} fan-out {subs}: opening", server.name));
-        let conns = open(server.addr, subs + 1, 1_000_000)?;
+        let conns = open(server, subs + 1, 1_000_000)?;
         let ep = register(&conns)?;
         let mut f = Fanout {
             server,
@@ -414,7 +418,8 @@ impl<'a> Fanout<'a> {
 
     fn publish(&mut self, bytes: &[u8]) -> Result<(), String> {
         let deadline = Instant::now() + IO_TIMEOUT;
-        ws::write_all(&self.conns[self.subs].stream, bytes, deadline)
+        self.conns[self.subs]
+            .send(bytes, deadline)
             .map_err(|e| format!("publisher: send: {e}"))
     }
 
@@ -461,7 +466,7 @@ impl<'a> Fanout<'a> {
                         }
                     }
                     OP_BINARY => failed = Some("the publisher got its own message".into()),
-                    OP_PING => ws::pong(&c.stream, c.payload(&f), IO_TIMEOUT),
+                    OP_PING => c.pong(&f, IO_TIMEOUT),
                     OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
                     op => failed = Some(format!("unexpected frame, opcode {op}")),
                 }
@@ -628,21 +633,23 @@ impl Idle {
     }
 }
 
-/// Opens `n` idle connections from a few threads, then reads the server's
-/// memory, threads, and CPU use over `cpu_window` while nothing happens.
+/// Opens `n` idle connections from a few threads (over TLS to a server
+/// started with TLS: the TLS handshake, then the upgrade), then reads the
+/// server's memory, threads, and CPU use over `cpu_window` while nothing
+/// happens.
 pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
     let mut r = Idle::default();
     std::thread::sleep(Duration::from_millis(300));
     r.rss_before = server.rss();
     r.threads_before = server.threads();
     let threads = 8.min(n.max(1));
-    let streams: Mutex<Vec<TcpStream>> = Mutex::new(Vec::with_capacity(n));
+    let streams: Mutex<Vec<Conn>> = Mutex::new(Vec::with_capacity(n));
     let errors: Mutex<Errors> = Mutex::new(Errors::default());
     let started = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
             let (streams, errors) = (&streams, &errors);
-            let addr = server.addr;
+            let (addr, tls) = (server.addr, server.tls.as_ref());
             s.spawn(move || {
                 let mut mine = Vec::new();
                 let mut i = t;
@@ -654,8 +661,8 @@ pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
                             .add(format!("gave up opening connections after {OPEN_LIMIT:?}"));
                         break;
                     }
-                    match ws::handshake(addr, 5_000_000 + i as u64, IO_TIMEOUT) {
-                        Ok((stream, rest)) if rest.is_empty() => mine.push(stream),
+                    match ws::connect(addr, tls, 5_000_000 + i as u64, IO_TIMEOUT) {
+                        Ok(conn) if conn.pending() == 0 => mine.push(conn),
                         Ok(_) => errors
                             .lock()
                             .expect("errors")
@@ -675,7 +682,7 @@ pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
         }
     });
     r.open_secs = started.elapsed().as_secs_f64();
-    let streams = streams.into_inner().expect("streams");
+    let mut streams = streams.into_inner().expect("streams");
     r.errors = errors.into_inner().expect("errors");
     r.opened = streams.len();
     // Let every connection thread reach its read (a server without a
@@ -699,9 +706,17 @@ pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
     let mut closed = 0;
     let mut spoke = 0;
     let mut byte = [0u8; 1];
-    for s in &streams {
-        let _ = s.set_nonblocking(true);
-        match s.peek(&mut byte) {
+    for c in &mut streams {
+        let _ = c.stream.set_nonblocking(true);
+        // Over TLS, what the socket holds may be records with no data for
+        // the application (session tickets): only what they decrypt to
+        // counts.
+        let got = if c.is_tls() {
+            c.fill()
+        } else {
+            c.stream.peek(&mut byte)
+        };
+        match got {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Ok(1..) => spoke += 1,
             _ => closed += 1,
@@ -715,8 +730,8 @@ pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
         r.errors.add(format!("{spoke} idle connection(s) got data"));
     }
     // Reset them all at once (no TIME_WAIT), then let the server notice.
-    for s in &streams {
-        util::set_linger_zero(s.as_raw_fd());
+    for c in &streams {
+        util::set_linger_zero(c.stream.as_raw_fd());
     }
     drop(streams);
     let settle = Instant::now();

@@ -10,9 +10,12 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rustls::ClientConfig;
+
+use crate::tls::BenchCert;
 use crate::util;
 
 /// Children alive now, for the watchdog to kill.
@@ -66,6 +69,10 @@ pub struct ServerProc {
     pub addr: SocketAddr,
     /// Whether it runs a thread per connection (the tokio yardstick does not).
     pub thread_per_connection: bool,
+    /// For a wshub serving wss:// (`Launcher::wshub_tls`): the client
+    /// configuration that trusts its certificate. The scenarios connect
+    /// over TLS when it is set.
+    pub tls: Option<Arc<ClientConfig>>,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -83,6 +90,24 @@ impl Launcher {
         let mut args = vec!["--addr", "127.0.0.1:0", "--mode", mode];
         args.extend_from_slice(extra);
         self.spawn("wshub", &self.wshub.clone(), &args, tag)
+    }
+
+    /// wshub serving https:// and wss:// with `cert`'s files; the scenarios
+    /// reach it over TLS.
+    pub fn wshub_tls(
+        &self,
+        mode: &str,
+        extra: &[&str],
+        cert: &BenchCert,
+        tag: &str,
+    ) -> Result<ServerProc, String> {
+        let (cert_file, key_file) = (cert.cert.to_string_lossy(), cert.key.to_string_lossy());
+        let mut args = vec!["--addr", "127.0.0.1:0", "--mode", mode];
+        args.extend_from_slice(&["--tls-cert", &cert_file, "--tls-key", &key_file]);
+        args.extend_from_slice(extra);
+        let mut server = self.spawn("wshub-tls", &self.wshub.clone(), &args, tag)?;
+        server.tls = Some(Arc::clone(&cert.client));
+        Ok(server)
     }
 
     pub fn simple(&self, mode: &str, tag: &str) -> Result<ServerProc, String> {
@@ -179,12 +204,14 @@ impl Launcher {
             pid,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             thread_per_connection: name != "tokio",
+            tls: None,
             child: Some(child),
             log,
         };
         let line = rx.recv_timeout(Duration::from_secs(15)).unwrap_or_default();
+        // `... listening on http://ADDR/ ...`, or https:// with TLS.
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|s| s.split('/').next())
             .and_then(|s| s.parse::<SocketAddr>().ok());

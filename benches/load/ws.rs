@@ -1,14 +1,18 @@
 //! A lean WebSocket client for the load generator: the HTTP upgrade by hand
-//! on a plain `TcpStream`, masked frames encoded in place, and an
-//! incremental parser for the server's frames. It costs the generator far
-//! less per message than a full client, so that the generator's one core is
-//! not what is measured.
+//! on a plain `TcpStream` (or over a rustls client session on one, for
+//! wss://), masked frames encoded in place, and an incremental parser for
+//! the server's frames. It costs the generator far less per message than a
+//! full client, so that the generator's one core is not what is measured.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 
 use crate::util;
 
@@ -107,10 +111,59 @@ pub fn handshake(
     seed: u64,
     timeout: Duration,
 ) -> Result<(TcpStream, Vec<u8>), String> {
+    let stream = tcp_connect(addr, timeout)?;
+    let rest = upgrade(&mut &stream, addr, seed)?;
+    Ok((stream, rest))
+}
+
+/// Connects, runs the TLS handshake (trusting what `config` trusts, the
+/// bench's certificate for `localhost`) and the WebSocket upgrade over it.
+/// The socket stays blocking, with `timeout` on reads and writes.
+pub fn handshake_tls(
+    addr: SocketAddr,
+    config: &Arc<ClientConfig>,
+    seed: u64,
+    timeout: Duration,
+) -> Result<Conn, String> {
+    let stream = tcp_connect(addr, timeout)?;
+    let name = ServerName::try_from("localhost").expect("a valid name");
+    let mut tls =
+        ClientConnection::new(Arc::clone(config), name).map_err(|e| format!("TLS session: {e}"))?;
+    while tls.is_handshaking() {
+        tls.complete_io(&mut &stream)
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    let mut sock = &stream;
+    let rest = upgrade(&mut rustls::Stream::new(&mut tls, &mut sock), addr, seed)?;
+    let mut conn = Conn::new(stream, rest);
+    conn.tls = Some(Box::new(tls));
+    Ok(conn)
+}
+
+/// Connects, plain or over TLS when `tls` is given.
+pub fn connect(
+    addr: SocketAddr,
+    tls: Option<&Arc<ClientConfig>>,
+    seed: u64,
+    timeout: Duration,
+) -> Result<Conn, String> {
+    match tls {
+        None => handshake(addr, seed, timeout).map(|(stream, rest)| Conn::new(stream, rest)),
+        Some(config) => handshake_tls(addr, config, seed, timeout),
+    }
+}
+
+fn tcp_connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
     let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
+    Ok(stream)
+}
+
+/// The HTTP upgrade on a blocking stream (a socket, or a TLS session over
+/// one); returns any bytes read past the response head.
+fn upgrade(io: &mut (impl Read + Write), addr: SocketAddr, seed: u64) -> Result<Vec<u8>, String> {
     let mut nonce = [0u8; 16];
     nonce[..8].copy_from_slice(&seed.to_le_bytes());
     nonce[8..].copy_from_slice(&(seed ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes());
@@ -119,8 +172,8 @@ pub fn handshake(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    (&stream)
-        .write_all(request.as_bytes())
+    io.write_all(request.as_bytes())
+        .and_then(|()| io.flush())
         .map_err(|e| format!("sending the upgrade request: {e}"))?;
     let mut buf = Vec::with_capacity(256);
     let mut chunk = [0u8; 1024];
@@ -131,7 +184,7 @@ pub fn handshake(
         if buf.len() > 16 * 1024 {
             return Err("the response head is over 16 KiB".into());
         }
-        let n = (&stream)
+        let n = io
             .read(&mut chunk)
             .map_err(|e| format!("waiting for the 101: {e}"))?;
         if n == 0 {
@@ -155,7 +208,7 @@ pub fn handshake(
     if !accepted {
         return Err("wrong or missing Sec-WebSocket-Accept".into());
     }
-    Ok((stream, buf[head_end..].to_vec()))
+    Ok(buf[head_end..].to_vec())
 }
 
 /// One frame from the server; its payload stays in the connection's
@@ -165,43 +218,190 @@ pub struct Frame {
     pub payload: Range<usize>,
 }
 
-/// A client connection: the socket and what was read but not parsed yet.
+/// A client connection: the socket, its TLS session for a wss://
+/// connection, and what was read (and decrypted) but not parsed yet.
 pub struct Conn {
     pub stream: TcpStream,
+    /// The TLS session over `stream`; boxed, so that a plain `Conn` stays
+    /// small.
+    tls: Option<Box<ClientConnection>>,
+    /// Allocated on the first `fill` when nothing was left over from the
+    /// upgrade, so that idle connections cost the generator no buffer.
     buf: Vec<u8>,
     start: usize,
     end: usize,
 }
 
+/// The read buffer's first size.
+const BUF: usize = 16 * 1024;
+
 impl Conn {
     pub fn new(stream: TcpStream, leftover: Vec<u8>) -> Conn {
-        let mut buf = vec![0u8; (16 * 1024).max(leftover.len() * 2)];
-        buf[..leftover.len()].copy_from_slice(&leftover);
+        let mut buf = Vec::new();
+        if !leftover.is_empty() {
+            buf = vec![0u8; BUF.max(leftover.len() * 2)];
+            buf[..leftover.len()].copy_from_slice(&leftover);
+        }
         Conn {
             stream,
+            tls: None,
             end: leftover.len(),
             buf,
             start: 0,
         }
     }
 
-    /// Reads what the socket has (one `read`). `Ok(0)` is end of stream.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// For a wss:// connection: its TLS version, cipher suite, key
+    /// exchange group and handshake kind, as rustls names them.
+    pub fn tls_summary(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        let name = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+        Some(format!(
+            "{} {} {}, {} handshake",
+            name(tls.protocol_version().map(|v| format!("{v:?}"))),
+            name(
+                tls.negotiated_cipher_suite()
+                    .map(|s| format!("{:?}", s.suite()))
+            ),
+            name(
+                tls.negotiated_key_exchange_group()
+                    .map(|g| format!("{:?}", g.name()))
+            ),
+            name(
+                tls.handshake_kind()
+                    .map(|k| format!("{k:?}").to_lowercase())
+            ),
+        ))
+    }
+
+    /// Bytes read but not parsed yet.
+    pub fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Reads what the socket has (one `read`; over TLS, what one
+    /// `read_tls` decrypts, or `WouldBlock` if that is no whole record
+    /// yet). `Ok(0)` is end of stream.
     pub fn fill(&mut self) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.end == self.buf.len() {
+        }
+        if self.end == self.buf.len() {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
             if self.end == self.buf.len() {
                 let len = self.buf.len();
-                self.buf.resize(len * 2, 0);
+                self.buf.resize((len * 2).max(BUF), 0);
             }
+        }
+        if self.tls.is_some() {
+            return self.fill_tls();
         }
         let n = (&self.stream).read(&mut self.buf[self.end..])?;
         self.end += n;
         Ok(n)
+    }
+
+    /// `fill` over TLS: decrypted bytes first (all of them, so that none
+    /// wait in the session while epoll reports nothing), else one
+    /// `read_tls` and again.
+    fn fill_tls(&mut self) -> io::Result<usize> {
+        let Conn {
+            stream,
+            tls,
+            buf,
+            end,
+            ..
+        } = self;
+        let tls = tls.as_mut().expect("a TLS connection");
+        loop {
+            let mut got = 0;
+            let ended = loop {
+                if *end == buf.len() {
+                    let len = buf.len();
+                    buf.resize(len * 2, 0);
+                }
+                match tls.reader().read(&mut buf[*end..]) {
+                    Ok(0) => break true,
+                    Ok(n) => {
+                        *end += n;
+                        got += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                    // TCP ended without a close_notify: the end all the same.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break true,
+                    Err(e) => return Err(e),
+                }
+            };
+            if got > 0 {
+                return Ok(got);
+            }
+            if ended {
+                return Ok(0);
+            }
+            // WouldBlock (non-blocking) or a timeout (blocking) goes up.
+            tls.read_tls(&mut &*stream)?;
+            tls.process_new_packets().map_err(io::Error::other)?;
+            // Records the session makes on its own (a key update's answer):
+            // out now if the socket takes them, else with the next send.
+            while tls.wants_write() {
+                if tls.write_tls(&mut &*stream).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Sends all of `data` (a socket blocking or not), giving up at
+    /// `deadline`.
+    pub fn send(&mut self, data: &[u8], deadline: Instant) -> io::Result<()> {
+        let Some(tls) = self.tls.as_mut() else {
+            return write_all(&self.stream, data, deadline);
+        };
+        let mut data = data;
+        loop {
+            if !data.is_empty() {
+                // Takes what fits under the session's buffer limit.
+                let n = tls.writer().write(data)?;
+                data = &data[n..];
+            }
+            if !tls.wants_write() {
+                if data.is_empty() {
+                    return Ok(());
+                }
+                return Err(io::Error::other("the TLS session took no data"));
+            }
+            match tls.write_tls(&mut &self.stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the server took no output for too long",
+                        ));
+                    }
+                    util::wait_writable(self.stream.as_raw_fd(), 10);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Answers a ping with a pong carrying the same payload. A failure
+    /// shows up on the next read, so it is not reported here.
+    pub fn pong(&mut self, ping: &Frame, timeout: Duration) {
+        let payload = &self.buf[ping.payload.clone()];
+        let mut out = Vec::with_capacity(payload.len() + 14);
+        encode(&mut out, OP_PONG, payload);
+        let _ = self.send(&out, Instant::now() + timeout);
     }
 
     /// The next complete frame already read, if any.
