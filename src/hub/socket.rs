@@ -29,8 +29,10 @@ pub(crate) struct Socket {
     pub(crate) stream: TcpStream,
     /// On a TLS port: the session every byte goes through (see `tls` for
     /// how reader and writer share it).
+    /// Boxed: rustls's state is large, and a plain socket keeps only the
+    /// pointer's width.
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<crate::tls::Session>,
+    pub(crate) tls: Option<Box<crate::tls::Session>>,
     pub(super) token: Token,
     /// The peer sent something since the hub's last keepalive round (see
     /// `thread::HubThread::keepalive`). Set by the connection thread,
@@ -54,7 +56,7 @@ impl Socket {
     #[cfg(feature = "tls")]
     pub(crate) fn with_tls(stream: TcpStream, session: crate::tls::Session) -> Socket {
         Socket {
-            tls: Some(session),
+            tls: Some(Box::new(session)),
             ..Socket::new(stream)
         }
     }
