@@ -46,13 +46,13 @@ fn the_page_and_the_chat_over_https_and_wss() {
         .start(modes::Chat::default())
         .unwrap();
     let addr = s.local_addr();
-    let mut page = cert.tls_stream(addr);
-    page.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    let _ = page.read_to_string(&mut response);
+    let response = https_get(&cert, addr, "/");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("<!doctype html>"));
+    // A plain GET on the endpoint names the wss:// address.
+    let response = https_get(&cert, addr, "/ws");
+    assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+    assert!(response.contains("wss://localhost/ws"), "{response}");
 
     let mut a = cert.connect(addr, "/ws");
     assert!(next_text(&mut a).contains("\"welcome\""));
@@ -66,6 +66,18 @@ fn the_page_and_the_chat_over_https_and_wss() {
     }
     drop(b);
     assert!(next_text(&mut a).contains("\"leave\""));
+}
+
+/// A GET over TLS; the whole response.
+fn https_get(cert: &TestCert, addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = cert.tls_stream(addr);
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    // The server ends with close_notify; a read error after the response
+    // would only mean it closed without one.
+    let _ = s.read_to_string(&mut response);
+    response
 }
 
 /// A WebSocket over TLS opened by hand, for frames a polite client would

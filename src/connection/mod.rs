@@ -221,8 +221,9 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
     }
     if on_ws_path {
         let host = request.header("Host").unwrap_or("this-server");
+        let scheme = if shared.tls_port() { "wss" } else { "ws" };
         let text = format!(
-            "this is a WebSocket endpoint: connect with ws://{host}{}",
+            "this is a WebSocket endpoint: connect with {scheme}://{host}{}",
             cfg.ws_path
         );
         return error(426, "Upgrade: websocket\r\n", &text);
