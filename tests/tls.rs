@@ -274,3 +274,76 @@ fn explain_works_over_tls() {
     }
     assert_eq!(close_with(&mut ws, 1000), 1000);
 }
+
+#[test]
+fn a_forged_record_is_answered_with_an_alert_after_direct_replies() {
+    // After direct replies the connection thread holds no token and the
+    // hub has given it back: the alert the failing session queues must
+    // still go out (and not be left for the hub to wait on).
+    let cert = TestCert::new();
+    let s = tls_server(&cert)
+        .close_timeout(Duration::from_secs(5))
+        .start(modes::Echo)
+        .unwrap();
+    let mut ws = cert.connect(s.local_addr(), "/ws");
+    for k in 0..3 {
+        ws.send(WsMessage::text(format!("m{k}"))).unwrap();
+        assert_eq!(next_text(&mut ws), format!("m{k}"));
+    }
+    // An application-data record whose authentication cannot verify,
+    // written under the client's TLS layer.
+    let mut forged = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    forged.extend([0xAB; 0x40]);
+    ws.get_mut().sock.write_all(&forged).unwrap();
+    let began = Instant::now();
+    let err = match ws.read() {
+        Err(tungstenite::Error::Io(e)) => e.to_string(),
+        other => panic!("expected the server's alert, got {other:?}"),
+    };
+    assert!(err.contains("BadRecordMac"), "{err}");
+    // Well before the close timeout: sent at once, not at the timeout.
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+}
+
+#[test]
+fn a_record_trickled_byte_by_byte_does_not_outlive_the_head_deadline() {
+    let cert = TestCert::new();
+    let s = tls_server(&cert)
+        .head_timeout(Duration::from_secs(1))
+        .start(modes::Echo)
+        .unwrap();
+    let mut tls = cert.tls_stream(s.local_addr());
+    let rustls::StreamOwned { conn, sock } = &mut tls;
+    while conn.is_handshaking() {
+        conn.complete_io(sock).unwrap();
+    }
+    // The header of a 200-byte record, then one byte at a time, each well
+    // inside the head timeout: never a whole record, never a request.
+    sock.write_all(&[0x17, 0x03, 0x03, 0x00, 0xC8]).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let began = Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = loop {
+        assert!(
+            began.elapsed() < Duration::from_secs(4),
+            "still open after {:?} with a 1 s head timeout",
+            began.elapsed()
+        );
+        if sock.write_all(&[0]).is_err() {
+            break began.elapsed();
+        }
+        match sock.read(&mut buf) {
+            // Session tickets may come first; the end is what counts.
+            Ok(0) => break began.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break began.elapsed(),
+        }
+    };
+    assert!(closed >= Duration::from_millis(500), "closed at {closed:?}");
+}

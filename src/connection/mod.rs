@@ -67,7 +67,7 @@ pub(crate) fn serve(
             }
         }
     }
-    let read = |buf: &mut [u8]| socket.read(buf);
+    let read = |buf: &mut [u8]| socket.read_head(buf, deadline);
     let (request, rest) = match http::read_head(stream, read, peer, cfg.max_head_size, deadline) {
         Ok(head) => head,
         Err(e) => {
@@ -122,6 +122,8 @@ pub(crate) fn serve(
             // socket's only writer until then, so the 101 goes straight out.
             // Quietly: the hub needs it only once woken to send this client
             // something, and the channel's order applies it first.
+            // A peer that does not read cannot hold the thread here either.
+            let _ = stream.set_write_timeout(Some(cfg.head_timeout));
             if shared.hub.post_quietly(Event::Upgrading { id }).is_ok()
                 && socket.write_all(&response).is_ok()
             {

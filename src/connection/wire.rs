@@ -67,8 +67,11 @@ impl Read for Wire {
                 d.feed(&raw[..n]);
             }
             Ok(n)
-        })?;
+        });
+        // Also after an error: a TLS session that failed has queued the
+        // alert that says why.
         self.shared.hub.send_owed_own(self.id, &self.socket);
+        let n = n?;
         if self.early.get_ref().capacity() > 0
             && self.early.position() as usize == self.early.get_ref().len()
         {

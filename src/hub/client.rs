@@ -72,13 +72,16 @@ impl Client {
     /// Nothing waits to be written: no frame, and (on a TLS port) no
     /// ciphertext owed.
     pub(super) fn settled(&self) -> bool {
-        self.out.is_empty() && !(self.hub_writes() && self.socket.owes())
+        // Owed TLS bytes are the hub's to send only while it holds the
+        // token; otherwise the connection thread sends them (see `tls`).
+        self.out.is_empty()
+            && !(self.hub_writes() && self.socket.token.hub_holds() && self.socket.owes())
     }
 
     /// The hub writes this socket only once it is open: before, the
     /// connection thread writes its HTTP answer or its 101 and `on_open`'s
     /// frames itself.
-    fn hub_writes(&self) -> bool {
+    pub(super) fn hub_writes(&self) -> bool {
         matches!(self.phase, Phase::Open | Phase::Closing)
     }
 
@@ -122,6 +125,7 @@ impl Client {
         // decoded as written, by the one thread that writes them all.
         if self.out.is_empty()
             && self.replies
+            && !self.reader_done
             && self.phase == Phase::Open
             && self.explain.is_none()
         {

@@ -121,8 +121,7 @@ pub(crate) enum Event {
         rest: Option<(Bytes, usize)>,
     },
     /// A TLS session made records of its own while its connection thread
-    /// read (a key update's answer), and the hub holds the token: the hub
-    /// sends them.
+    /// read (an alert), and the hub holds the token: the hub sends them.
     Flush { id: ClientId },
     /// The connection thread is done with the socket.
     Left { id: ClientId },

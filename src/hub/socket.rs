@@ -14,6 +14,7 @@ use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use tungstenite::Bytes;
 
@@ -66,9 +67,31 @@ impl Socket {
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return tls.read(&self.stream, buf);
+            return tls.read(&self.stream, buf, None);
         }
         (&self.stream).read(buf)
+    }
+
+    /// Reads like [`read`](Self::read), for the request head, whose
+    /// deadline the caller has set as the read timeout: on a TLS port, the
+    /// deadline also bounds the many reads one record can take.
+    pub(crate) fn read_head(&self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read(&self.stream, buf, Some(deadline));
+        }
+        let _ = deadline;
+        (&self.stream).read(buf)
+    }
+
+    /// The TLS session made records of its own while reading (an alert),
+    /// which a writer must send. Never, on a plain socket.
+    pub(crate) fn made_records(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.made_records();
+        }
+        false
     }
 
     /// Writes all of `bytes`, blocking, under the stream's write timeout:
@@ -191,10 +214,10 @@ impl Hub {
     }
 
     /// After a read on a TLS socket: sends the records its session made
-    /// on its own (a key update's answer), here if the token is free, else
-    /// through the hub.
+    /// on its own (an alert), here if the token is free, else through the
+    /// hub. Ciphertext owed otherwise is the token holder's to send.
     pub(crate) fn send_owed_own(&self, id: ClientId, socket: &Socket) {
-        if !socket.owes() {
+        if !socket.made_records() {
             return;
         }
         if !socket.token.thread_take() {

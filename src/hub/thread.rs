@@ -109,7 +109,10 @@ impl HubThread {
             }
             let mut polled = Vec::new();
             for &id in &self.watched {
-                if self.clients.get(&id).is_some_and(|c| !c.settled()) {
+                // Only sockets the hub may write: the thread that holds a
+                // token hands it over with an event, which wakes the hub.
+                let writable = |c: &Client| !c.settled() && c.socket.token.hub_holds();
+                if self.clients.get(&id).is_some_and(writable) {
                     polled.push(id);
                 }
             }
@@ -237,6 +240,12 @@ impl HubThread {
             Event::Left { id } => {
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.reader_done = true;
+                    // The thread is gone: whatever is left to write (a TLS
+                    // alert its session made as it failed, say) is the
+                    // hub's, and the token stays with it (see `Client::write`).
+                    if c.hub_writes() && c.socket.token.hub_claim() == Claim::Held {
+                        let _ = c.write();
+                    }
                     if c.settled() {
                         self.remove(id);
                     } else {

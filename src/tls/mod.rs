@@ -14,15 +14,16 @@
 //!   holder of the socket's writer token extracts ciphertext from the
 //!   session, and the same holder writes it or keeps it as the socket's
 //!   owed bytes ([`Session::owed`]), which the next holder writes before
-//!   anything else. Records the session makes on its own while reading (a
-//!   key update's answer) wait in the session until the next extraction.
+//!   anything else. Records the session makes on its own while reading (an
+//!   alert) wait in the session until the next extraction, which the
+//!   connection thread asks for after each read (`Hub::send_owed_own`).
 //! - **Queues keep plaintext frames**, shared between clients and counted
 //!   once in the memory budget; each is encrypted as it is written, one
 //!   chunk at a time, so a socket owes at most one chunk's ciphertext.
 //!
 //! Before the WebSocket opens, the connection thread is the socket's only
-//! user, and [`Session::handshake`] and [`Session::write_all`] block,
-//! under the head's deadline and the write timeout.
+//! user, and [`Session::handshake`] and [`Session::write_all`] block, under
+//! the head's deadline (the caller sets the write timeout for the latter).
 
 mod config;
 
@@ -100,14 +101,15 @@ impl Session {
         }
         let mut buf = [0u8; 4096];
         loop {
+            // A peer that does not read cannot hold the thread either.
+            if !set_timeout(stream, deadline) {
+                return Start::Failed("the TLS handshake took too long".into());
+            }
             if let Err(e) = self.write_owed_blocking(stream) {
                 return Start::Failed(format!("TLS handshake: {e}"));
             }
             if !self.conn().is_handshaking() {
                 return Start::Tls;
-            }
-            if !set_timeout(stream, deadline) {
-                return Start::Failed("the TLS handshake took too long".into());
             }
             let n = match (&*stream).read(&mut buf) {
                 Ok(0) => return Start::Failed("closed during the TLS handshake".into()),
@@ -118,17 +120,31 @@ impl Session {
                 let mut conn = self.conn();
                 feed(&mut conn, &buf[..n])
             };
-            if let Err(e) = fed {
-                // The session has queued an alert that says why.
-                let _ = self.write_owed_blocking(stream);
-                return Start::Failed(format!("TLS handshake failed: {e}"));
+            match fed {
+                Ok(0) => {}
+                // Records behind the handshake's last: the first read
+                // takes them.
+                Ok(rest) => lock(&self.unread).extend_from_slice(&buf[n - rest..n]),
+                Err(e) => {
+                    // The session has queued an alert that says why.
+                    let _ = self.write_owed_blocking(stream);
+                    return Start::Failed(format!("TLS handshake failed: {e}"));
+                }
             }
         }
     }
 
     /// Reads plaintext into `buf`, blocking on the socket as a plain read
-    /// would. `Ok(0)` at the end of the stream.
-    pub(crate) fn read(&self, stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    /// would. `Ok(0)` at the end of the stream. With a `deadline` (the
+    /// request head's), `TimedOut` once it has passed: a record can take
+    /// many reads to complete, and a peer that trickles it byte by byte
+    /// must not outlive the deadline.
+    pub(crate) fn read(
+        &self,
+        stream: &TcpStream,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
         loop {
             {
                 let mut conn = self.conn();
@@ -150,6 +166,9 @@ impl Session {
                     }
                     continue;
                 }
+            }
+            if deadline.is_some_and(|d| !set_timeout(stream, d)) {
+                return Err(io::ErrorKind::TimedOut.into());
             }
             // No lock is held here: the ciphertext is read into `buf`,
             // handed to the session, and `buf` then takes the plaintext.
@@ -193,8 +212,9 @@ impl Session {
             }
             taken
         };
-        // What does not go now is owed, and goes first next time.
-        self.send_owed(fd)?;
+        // What does not go now is owed, and goes first next time; so does
+        // an error, since the session has taken the plaintext.
+        let _ = self.send_owed(fd);
         Ok(taken)
     }
 
@@ -209,11 +229,15 @@ impl Session {
             }
         }
         let mut sent = 0;
+        let mut failed = None;
         while sent < owed.len() {
             match sys::send_vectored_nonblocking(fd, &[&owed[sent..]]) {
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
         owed.drain(..sent);
@@ -222,7 +246,16 @@ impl Session {
         if !done {
             *lock(&self.owed) = owed;
         }
-        Ok(done)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
+    }
+
+    /// Whether the session made records of its own (an alert) that no
+    /// writer has taken out yet.
+    pub(crate) fn made_records(&self) -> bool {
+        self.conn().wants_write()
     }
 
     /// Whether ciphertext is owed to the socket, or the session has made
