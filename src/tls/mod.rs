@@ -101,8 +101,10 @@ impl Session {
         }
         let mut buf = [0u8; 4096];
         loop {
-            // A peer that does not read cannot hold the thread either.
-            if !set_timeout(stream, deadline) {
+            // Writes too: a peer that does not read cannot hold the thread
+            // either.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !set_timeout(stream, deadline) || stream.set_write_timeout(Some(left)).is_err() {
                 return Start::Failed("the TLS handshake took too long".into());
             }
             if let Err(e) = self.write_owed_blocking(stream) {
