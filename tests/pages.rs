@@ -4,28 +4,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use wshub::{Running, Server, modes::Echo};
-
-/// A fresh directory under the system's temp directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("wshub-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A tutorial's page: an inline script and an `onclick` handler, which a
 /// `script-src 'self'` policy would block.

@@ -187,13 +187,6 @@ fn unusable_certificate_or_key_files_fail_the_start_with_one_line() {
     }
 }
 
-fn numbered(tag: u8, seq: u32, len: usize) -> Vec<u8> {
-    let mut m = vec![tag];
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend((5..len).map(|i| (i as u32).wrapping_mul(31).wrapping_add(seq) as u8 ^ tag));
-    m
-}
-
 #[test]
 fn replies_racing_broadcasts_over_tls_stay_whole_and_in_order() {
     // The connection thread encrypts its replies while the hub encrypts
@@ -232,10 +225,8 @@ fn replies_racing_broadcasts_over_tls_stay_whole_and_in_order() {
         let WsMessage::Binary(m) = next(&mut ws) else {
             panic!("expected binary messages only");
         };
-        assert_eq!(m.len(), LEN);
-        let seq = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
-        assert_eq!(&m[..], &numbered(m[0], seq, LEN)[..], "a message was mixed");
-        let from = usize::from(m[0] == b'b');
+        let (tag, seq) = check_numbered(&m, LEN);
+        let from = usize::from(tag == b'b');
         assert_eq!(seq, next_seq[from], "out of order");
         next_seq[from] += 1;
     }

@@ -18,22 +18,6 @@ use wshub::{Client, ClientId, Handler, Message, Request, Server};
 
 const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
 
-/// A message whose every byte says which sender it came from and which
-/// one it is, so a frame cut into by another writer cannot pass.
-fn numbered(tag: u8, seq: u32, len: usize) -> Vec<u8> {
-    let mut m = vec![tag];
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend((5..len).map(|i| (i as u32).wrapping_mul(31).wrapping_add(seq) as u8 ^ tag));
-    m
-}
-
-fn check_numbered(m: &[u8], len: usize) -> (u8, u32) {
-    assert_eq!(m.len(), len, "a message of the wrong length");
-    let seq = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
-    assert_eq!(m, numbered(m[0], seq, len), "a message's bytes were mixed");
-    (m[0], seq)
-}
-
 #[test]
 fn replies_racing_broadcasts_to_one_client_never_interleave_and_keep_their_order() {
     const EACH: u32 = 400;

@@ -294,3 +294,37 @@ pub fn start_binary(args: &[&str]) -> (Child, SocketAddr, String) {
         .unwrap();
     (child, url.parse().unwrap(), line)
 }
+
+/// A fresh directory under the system's temp directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("wshub-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A message whose every byte says which sender it came from and which
+/// one it is, so a frame cut into by another writer cannot pass.
+pub fn numbered(tag: u8, seq: u32, len: usize) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend((5..len).map(|i| (i as u32).wrapping_mul(31).wrapping_add(seq) as u8 ^ tag));
+    m
+}
+
+pub fn check_numbered(m: &[u8], len: usize) -> (u8, u32) {
+    assert_eq!(m.len(), len, "a message of the wrong length");
+    let seq = u32::from_be_bytes([m[1], m[2], m[3], m[4]]);
+    assert_eq!(m, numbered(m[0], seq, len), "a message's bytes were mixed");
+    (m[0], seq)
+}
