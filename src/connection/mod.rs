@@ -67,7 +67,7 @@ pub(crate) fn serve(
             }
         }
     }
-    let read = |buf: &mut [u8]| socket.read_head(buf, deadline);
+    let read = |buf: &mut [u8]| socket.read(buf, Some(deadline));
     let (request, rest) = match http::read_head(stream, read, peer, cfg.max_head_size, deadline) {
         Ok(head) => head,
         Err(e) => {

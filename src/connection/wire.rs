@@ -58,7 +58,7 @@ impl Read for Wire {
             if (early.position() as usize) < early.get_ref().len() {
                 return early.read(raw);
             }
-            let n = socket.read(raw)?;
+            let n = socket.read(raw, None)?;
             if n > 0 {
                 socket.heard();
             }

@@ -63,22 +63,13 @@ impl Socket {
     }
 
     /// Reads what the peer sent (decrypted, on a TLS port), blocking.
-    /// Only the connection thread reads.
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Only the connection thread reads. For the request head, `deadline`
+    /// is the head's, which the caller has also set as the read timeout: on
+    /// a TLS port it bounds the many reads one record can take as well.
+    pub(crate) fn read(&self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return tls.read(&self.stream, buf, None);
-        }
-        (&self.stream).read(buf)
-    }
-
-    /// Reads like [`read`](Self::read), for the request head, whose
-    /// deadline the caller has set as the read timeout: on a TLS port, the
-    /// deadline also bounds the many reads one record can take.
-    pub(crate) fn read_head(&self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            return tls.read(&self.stream, buf, Some(deadline));
+            return tls.read(&self.stream, buf, deadline);
         }
         let _ = deadline;
         (&self.stream).read(buf)

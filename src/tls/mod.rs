@@ -223,13 +223,7 @@ impl Session {
     /// Sends what the socket owes, including records the session made on
     /// its own, without blocking. True when nothing is owed any more.
     pub(crate) fn send_owed(&self, fd: BorrowedFd<'_>) -> io::Result<bool> {
-        let mut owed = std::mem::take(&mut *lock(&self.owed));
-        {
-            let mut conn = self.conn();
-            while conn.wants_write() {
-                conn.write_tls(&mut owed)?;
-            }
-        }
+        let mut owed = self.take_owed();
         let mut sent = 0;
         let mut failed = None;
         while sent < owed.len() {
@@ -292,14 +286,22 @@ impl Session {
     }
 
     fn write_owed_blocking(&self, stream: &TcpStream) -> io::Result<()> {
+        (&*stream).write_all(&self.take_owed())
+    }
+
+    /// Takes what the socket owes, with the records the session has made
+    /// since behind it, in the order they were made. For the token holder;
+    /// the two locks are taken one after the other, never together.
+    fn take_owed(&self) -> Vec<u8> {
         let mut owed = std::mem::take(&mut *lock(&self.owed));
-        {
-            let mut conn = self.conn();
-            while conn.wants_write() {
-                conn.write_tls(&mut owed)?;
+        let mut conn = self.conn();
+        while conn.wants_write() {
+            // Into a Vec, which cannot fail.
+            if conn.write_tls(&mut owed).is_err() {
+                break;
             }
         }
-        (&*stream).write_all(&owed)
+        owed
     }
 }
 
