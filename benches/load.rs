@@ -594,6 +594,17 @@ fn rate(r: &Run, unit: &str) -> String {
     )
 }
 
+/// A fan-out run: `rate ... lost 0 ooo 0 (cpu ...)`.
+fn delivered(r: &Run) -> String {
+    format!(
+        "{} lost {} ooo {} {}",
+        rate(r, "deliveries/s"),
+        r.lost,
+        r.out_of_order,
+        cpu(r)
+    )
+}
+
 fn cpu(r: &Run) -> String {
     if r.server_cpu.is_nan() {
         return "(cpu n/a: run too short)".into();
@@ -789,15 +800,6 @@ fn fanout(suite: &mut Suite) -> Result<(), String> {
                 commas(wakeups)
             ));
         }
-        let delivered = |r: &Run| {
-            format!(
-                "{} lost {} ooo {} {}",
-                rate(r, "deliveries/s"),
-                r.lost,
-                r.out_of_order,
-                cpu(r)
-            )
-        };
         let text = format!(
             "{label:<LABEL$}wshub {} | simple {}{} | ratio {}{}",
             delivered(&w_sum),

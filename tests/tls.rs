@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::tls::TestCert;
 use common::*;
 use tungstenite::Message as WsMessage;
-use wshub::{Client, Error, Message, Server, modes};
+use wshub::{Error, Server, modes};
 
 fn tls_server(cert: &TestCert) -> Server {
     Server::new("127.0.0.1:0").tls(&cert.cert, &cert.key)
@@ -192,46 +192,9 @@ fn replies_racing_broadcasts_over_tls_stay_whole_and_in_order() {
     // The connection thread encrypts its replies while the hub encrypts
     // broadcasts to the same socket: one session, records in the order it
     // made them, or the client's TLS layer fails outright.
-    const EACH: u32 = 150;
-    const LEN: usize = 20 * 1024;
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    let replies = move |client: &Client, _m: Message| {
-        for seq in 0..EACH {
-            client.send(numbered(b'r', seq, LEN)).unwrap();
-        }
-        done_tx.send(()).unwrap();
-    };
     let cert = TestCert::new();
-    let s = tls_server(&cert)
-        .memory_budget(256 << 20)
-        .queue_bytes(64 << 20)
-        .queue_size(4 * EACH as usize)
-        .start(replies)
-        .unwrap();
-    let mut ws = cert.connect(s.local_addr(), "/ws");
-    let hub = s.hub();
-    let broadcaster = std::thread::spawn(move || {
-        for seq in 0..EACH {
-            hub.broadcast(numbered(b'b', seq, LEN)).unwrap();
-        }
-    });
-    ws.send(WsMessage::text("go")).unwrap();
-    broadcaster.join().unwrap();
-    done_rx
-        .recv_timeout(WAIT)
-        .expect("the handler sent its replies");
-    let mut next_seq = [0u32; 2];
-    for _ in 0..2 * EACH {
-        let WsMessage::Binary(m) = next(&mut ws) else {
-            panic!("expected binary messages only");
-        };
-        let (tag, seq) = check_numbered(&m, LEN);
-        let from = usize::from(tag == b'b');
-        assert_eq!(seq, next_seq[from], "out of order");
-        next_seq[from] += 1;
-    }
-    assert_eq!(next_seq, [EACH, EACH]);
-    wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
+    let server = tls_server(&cert);
+    race_replies_against_broadcasts(server, 150, 20 * 1024, |addr| cert.connect(addr, "/ws"));
 }
 
 #[test]

@@ -20,51 +20,8 @@ const MASK: Option<[u8; 4]> = Some([1, 2, 3, 4]);
 
 #[test]
 fn replies_racing_broadcasts_to_one_client_never_interleave_and_keep_their_order() {
-    const EACH: u32 = 400;
-    const LEN: usize = 16 * 1024;
-    let (done_tx, done_rx) = unbounded();
-    // The handler answers "go" with EACH large replies from the connection
-    // thread, while another thread broadcasts EACH messages to everyone.
-    let replies = move |client: &Client, _m: Message| {
-        for seq in 0..EACH {
-            client.send(numbered(b'r', seq, LEN)).unwrap();
-        }
-        done_tx.send(()).unwrap();
-    };
-    // Room for everything at once, so that the client may read only once
-    // both senders are done: the socket then fills up, and direct writes
-    // are cut short and handed to the hub mid-frame.
-    let s = Server::new("127.0.0.1:0")
-        .memory_budget(256 << 20)
-        .queue_bytes(64 << 20)
-        .queue_size(4 * EACH as usize)
-        .start(replies)
-        .unwrap();
-    let mut ws = connect(s.local_addr(), "/ws");
-    let hub = s.hub();
-    let broadcaster = std::thread::spawn(move || {
-        for seq in 0..EACH {
-            hub.broadcast(numbered(b'b', seq, LEN)).unwrap();
-        }
-    });
-    ws.send(WsMessage::text("go")).unwrap();
-    broadcaster.join().unwrap();
-    done_rx
-        .recv_timeout(WAIT)
-        .expect("the handler sent its replies");
-
-    let mut next_seq = [0u32; 2];
-    for _ in 0..2 * EACH {
-        let WsMessage::Binary(m) = next(&mut ws) else {
-            panic!("expected binary messages only");
-        };
-        let (tag, seq) = check_numbered(&m, LEN);
-        let from = usize::from(tag == b'b');
-        assert_eq!(seq, next_seq[from], "{} out of order", tag as char);
-        next_seq[from] += 1;
-    }
-    assert_eq!(next_seq, [EACH, EACH]);
-    wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
+    let server = Server::new("127.0.0.1:0");
+    race_replies_against_broadcasts(server, 400, 16 * 1024, |addr| connect(addr, "/ws"));
 }
 
 #[test]

@@ -34,8 +34,8 @@ use crate::server::ServerProc;
 use crate::util::{self, Errors, size};
 use crate::ws::Conn;
 use crate::{
-    LABEL, Suite, cpu, describe, echo_plan, fanout_plan, fanout_queue, fanout_runs, rate, ratio,
-    summary,
+    LABEL, Suite, cpu, delivered, describe, echo_plan, fanout_plan, fanout_queue, fanout_runs,
+    rate, ratio, summary,
 };
 
 /// The run's certificate: its files for the server, and a client
@@ -193,15 +193,6 @@ fn fanout(suite: &mut Suite, cert: &BenchCert) -> Result<(), String> {
         suite.check("wshub", &label, &t_sum);
         suite.check("wshub", &format!("{label} (plain)"), &p_sum);
         generator_bound(suite, &label, &t_sum);
-        let delivered = |r: &Run| {
-            format!(
-                "{} lost {} ooo {} {}",
-                rate(r, "deliveries/s"),
-                r.lost,
-                r.out_of_order,
-                cpu(r)
-            )
-        };
         let text = format!(
             "{label:<LABEL$}wshub-tls {} | plain {} | tls/plain {}",
             delivered(&t_sum),

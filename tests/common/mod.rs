@@ -328,3 +328,55 @@ pub fn check_numbered(m: &[u8], len: usize) -> (u8, u32) {
     assert_eq!(m, numbered(m[0], seq, len), "a message's bytes were mixed");
     (m[0], seq)
 }
+
+/// The write path's race: the handler answers "go" with `each` replies of
+/// `len` bytes from the connection thread, while another thread broadcasts
+/// `each` to everyone. There is room for everything at once, so the client
+/// reads only once both senders are done: the socket fills up, and direct
+/// writes are cut short and handed to the hub mid-frame. Every message must
+/// arrive whole, each sender's in order, and the budget be given back.
+pub fn race_replies_against_broadcasts<S: Read + Write>(
+    server: wshub::Server,
+    each: u32,
+    len: usize,
+    connect: impl FnOnce(SocketAddr) -> WebSocket<S>,
+) {
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let replies = move |client: &wshub::Client, _m: wshub::Message| {
+        for seq in 0..each {
+            client.send(numbered(b'r', seq, len)).unwrap();
+        }
+        done_tx.send(()).unwrap();
+    };
+    let s = server
+        .memory_budget(256 << 20)
+        .queue_bytes(64 << 20)
+        .queue_size(4 * each as usize)
+        .start(replies)
+        .unwrap();
+    let mut ws = connect(s.local_addr());
+    let hub = s.hub();
+    let broadcaster = std::thread::spawn(move || {
+        for seq in 0..each {
+            hub.broadcast(numbered(b'b', seq, len)).unwrap();
+        }
+    });
+    ws.send(WsMessage::text("go")).unwrap();
+    broadcaster.join().unwrap();
+    done_rx
+        .recv_timeout(WAIT)
+        .expect("the handler sent its replies");
+
+    let mut next_seq = [0u32; 2];
+    for _ in 0..2 * each {
+        let WsMessage::Binary(m) = next(&mut ws) else {
+            panic!("expected binary messages only");
+        };
+        let (tag, seq) = check_numbered(&m, len);
+        let from = usize::from(tag == b'b');
+        assert_eq!(seq, next_seq[from], "{} out of order", tag as char);
+        next_seq[from] += 1;
+    }
+    assert_eq!(next_seq, [each, each]);
+    wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
+}

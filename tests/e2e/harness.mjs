@@ -47,13 +47,13 @@ export async function freePort() {
 }
 
 /**
- * Starts `wshub --addr 127.0.0.1:PORT --mode MODE [EXTRA...]` and learns its
+ * Starts `wshub --addr 127.0.0.1:PORT --mode MODE [ARGS...]` and learns its
  * port (and the endpoint's path) from the first stdout line. `stop()` sends
  * SIGTERM and requires an exit within 5 s (then SIGKILL and an error).
  */
-export async function startServer({ mode = 'chat', port = 0, extra = [], args: more = [] } = {}) {
+export async function startServer({ mode = 'chat', port = 0, args: extra = [] } = {}) {
   // No --www unless asked: the page built into the binary, as a user gets it.
-  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, ...extra, ...more];
+  const args = ['--addr', `127.0.0.1:${port}`, '--mode', mode, ...extra];
   if (TLS) args.push('--tls-cert', TLS.cert, '--tls-key', TLS.key);
   const proc = spawn(BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -115,6 +115,19 @@ export async function startServer({ mode = 'chat', port = 0, extra = [], args: m
       }
     },
   };
+}
+
+/** Runs `body` with a server; always stops it, and adds its log on failure. */
+export async function withServer(options, body) {
+  const server = await startServer(options);
+  try {
+    await body(server);
+  } catch (e) {
+    e.message += `\n--- server log ---\n${server.log()}`;
+    throw e;
+  } finally {
+    await server.stop();
+  }
 }
 
 export async function launchBrowser() {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { WAIT, connected, launchBrowser, openPage, say, startServer, waitEntry } from './harness.mjs';
+import { WAIT, connected, launchBrowser, openPage, say, waitEntry, withServer } from './harness.mjs';
 
 const T = { timeout: 90_000 };
 
@@ -45,19 +45,6 @@ function tutorial(wsUrl) {
 </script>
 </body></html>
 `;
-}
-
-/** Runs `body` with a server; always stops it, and adds its log on failure. */
-async function withServer(options, body) {
-  const server = await startServer(options);
-  try {
-    await body(server);
-  } catch (e) {
-    e.message += `\n--- server log ---\n${server.log()}`;
-    throw e;
-  } finally {
-    await server.stop();
-  }
 }
 
 /** Waits, bounded, until the server's log matches `re`. */

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { WAIT, launchBrowser, openPage, startServer, within } from './harness.mjs';
+import { WAIT, launchBrowser, openPage, within, withServer } from './harness.mjs';
 
 const T = { timeout: 60_000 };
 
@@ -41,27 +41,15 @@ async function offerFromPage(server, offer) {
   }
 }
 
-async function withServer(extra, body) {
-  const server = await startServer({ mode: 'echo', extra });
-  try {
-    await body(server);
-  } catch (e) {
-    e.message += `\n--- server log ---\n${server.log()}`;
-    throw e;
-  } finally {
-    await server.stop();
-  }
-}
-
 describe('subprotocols', () => {
   test('10. with --protocol chat.v2, new WebSocket(url, ["x", "chat.v2"]) opens with ws.protocol "chat.v2"', T, () =>
-    withServer(['--protocol', 'chat.v2'], async (server) => {
+    withServer({ mode: 'echo', args: ['--protocol', 'chat.v2'] }, async (server) => {
       const result = await offerFromPage(server, ['x', 'chat.v2']);
       assert.deepEqual(result, { opened: true, protocol: 'chat.v2' });
     }));
 
   test('11. without it the browser fails the connection, and the server log says how to allow it', T, () =>
-    withServer([], async (server) => {
+    withServer({ mode: 'echo' }, async (server) => {
       const result = await offerFromPage(server, ['x', 'chat.v2']);
       assert.deepEqual(result, { opened: false, code: 1006 });
       assert.match(server.log(), /offered subprotocols \[x, chat\.v2\] and none was chosen.*--protocol NAME/);
