@@ -10,7 +10,10 @@
 //!   to every socket it was queued for (or dropped): the frame's bytes own
 //!   their share of the count (see [`Budget::frame`]), so a broadcast
 //!   shared by a thousand queues counts once, and whoever drops the last
-//!   reference gives the bytes back.
+//!   reference gives the bytes back;
+//! - the hub's table of topics and subscriptions (an estimate per entry,
+//!   see `hub::topics`), and what a program reserves for data it keeps on
+//!   behalf of clients ([`Reserved`]), such as chat's recent history.
 //!
 //! Small messages never wait and are never refused: a message of at most
 //! [`SMALL`] bytes is read within the connection's own allowance, and a
@@ -85,8 +88,8 @@ impl Budget {
     }
 
     /// Takes `n` bytes whether they fit or not: for small frames, which
-    /// must never wait or be refused.
-    fn force_take(&self, n: usize) {
+    /// must never wait or be refused, and the hub's own small tables.
+    pub(crate) fn force_take(&self, n: usize) {
         self.used.fetch_add(n, Ordering::SeqCst);
     }
 
@@ -156,6 +159,49 @@ impl Budget {
             bytes,
             budget: self.clone(),
         })
+    }
+}
+
+/// Bytes of a program's own data (a room's recent history, a cache),
+/// counted against the server's memory budget until this is dropped. Made
+/// by [`Hub::reserve`](crate::Hub::reserve).
+#[must_use = "the bytes are given back as soon as this is dropped"]
+pub struct Reserved {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Reserved {
+    /// Takes `bytes`: at most [`SMALL`] always, more only if they fit now.
+    pub(crate) fn take(budget: &Arc<Budget>, bytes: usize) -> Option<Reserved> {
+        if bytes <= SMALL {
+            budget.force_take(bytes);
+        } else if !budget.try_take(bytes) {
+            return None;
+        }
+        Some(Reserved {
+            budget: budget.clone(),
+            bytes,
+        })
+    }
+
+    /// How many bytes this holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.budget.give(self.bytes);
+    }
+}
+
+impl std::fmt::Debug for Reserved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reserved")
+            .field("bytes", &self.bytes)
+            .finish()
     }
 }
 

@@ -286,6 +286,19 @@ impl Client {
         self.queue(frame, false)
     }
 
+    /// Subscribes this client to `topic` (see [`Hub::subscribe`]). In
+    /// [`on_open`](Handler::on_open), what is published to the topic from
+    /// then on reaches the client after what `on_open` sent it.
+    pub fn subscribe(&self, topic: &str) -> Result<()> {
+        self.hub.subscribe(self.id, topic)
+    }
+
+    /// Ends this client's subscription to `topic`. A reply sent after
+    /// this comes after everything the topic delivered before it.
+    pub fn unsubscribe(&self, topic: &str) -> Result<()> {
+        self.hub.unsubscribe(self.id, topic)
+    }
+
     /// Starts the closing handshake with `code` and a short `reason`.
     pub fn close(&self, code: u16, reason: &str) -> Result<()> {
         let frame = self.hub.counted(frame::close(code, reason))?;

@@ -67,7 +67,7 @@ mod sys;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use budget::SMALL;
+pub use budget::{Reserved, SMALL};
 pub use error::{Error, Result};
 pub use explain::accept_steps;
 pub use handler::{Accepted, Client, CloseInfo, Handler, Message, Refusal};

@@ -58,6 +58,8 @@ pub(super) struct Client {
     /// servers never explain, and each client's entry in the map stays
     /// small.
     pub explain: Option<Box<explain::Decoder>>,
+    /// The topics it is subscribed to, ended when it is removed.
+    pub topics: Vec<Arc<str>>,
 }
 
 /// What one write of a client's queue came to.
@@ -76,6 +78,12 @@ impl Client {
         // token; otherwise the connection thread sends them (see `tls`).
         self.out.is_empty()
             && !(self.hub_writes() && self.socket.token.hub_holds() && self.socket.owes())
+    }
+
+    /// Broadcasts and topics reach it: it is open, or opening (and holds
+    /// them until `on_open` returns).
+    pub(super) fn receives(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Opening { .. })
     }
 
     /// The hub writes this socket only once it is open: before, the
@@ -99,6 +107,7 @@ impl Client {
             judge_count: false,
             hang_up: false,
             explain,
+            topics: Vec::new(),
         }
     }
 

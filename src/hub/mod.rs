@@ -52,6 +52,7 @@
 //! client and its one write; `outbox` is a client's queue of frames;
 //! `deadlines` are the hub's clocks; `keepalive` its ping round; `slow` its
 //! judging of clients that fall behind; `ids` the hash of its client map;
+//! `topics` the table of topics and their subscribers;
 //! `token` is the writer token and its rules; `socket` is the socket the
 //! hub and a connection thread share, and the thread's fast path.
 
@@ -64,16 +65,18 @@ mod slow;
 mod socket;
 mod thread;
 mod token;
+mod topics;
 
 pub(crate) use socket::{Serving, Socket};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
 use tungstenite::Bytes;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Reserved};
 use crate::error::{Error, Result};
 use crate::handler::Message;
 use crate::sys::Waker;
@@ -112,6 +115,16 @@ pub(crate) enum Event {
         frame: Bytes,
         except: Option<ClientId>,
     },
+    /// Client `id` now receives what is published to `topic`.
+    Subscribe { id: ClientId, topic: Arc<str> },
+    /// Client `id` no longer receives what is published to `topic`.
+    Unsubscribe { id: ClientId, topic: Arc<str> },
+    /// One frame for every subscriber of `topic` but `except`.
+    Publish {
+        topic: Arc<str>,
+        frame: Bytes,
+        except: Option<ClientId>,
+    },
     /// The connection thread wrote a frame itself and hands the socket's
     /// token to the hub: because the hub wants it, or with the part of
     /// the frame (`rest`: the frame and how much of it went out) that the
@@ -130,7 +143,16 @@ pub(crate) enum Event {
 }
 
 /// A cheap, clonable handle to the hub, usable from any thread: send to
-/// one client, to all, to all but one, or close a client.
+/// one client, to all, to all but one, or to the subscribers of a topic;
+/// subscribe clients to topics; close a client.
+///
+/// A topic is a name; a client may be subscribed to any number of them,
+/// and its subscriptions end with its connection. Subscribing, publishing
+/// and unsubscribing take effect in the order they are called (from one
+/// thread, or from several under one lock of the caller's): a client
+/// subscribed before a publish receives it, and receives nothing
+/// published after its unsubscribe. A topic with no subscribers holds
+/// nothing; what is published to it is dropped.
 ///
 /// Sends never block on a slow client, and never wait for memory:
 /// - a message is encoded once and counted against the server's memory
@@ -151,6 +173,8 @@ pub struct Hub {
     tx: Sender<Posted>,
     waker: Arc<Waker>,
     budget: Arc<Budget>,
+    /// Topics with subscribers, as last counted by the hub thread.
+    topic_count: Arc<AtomicUsize>,
 }
 
 impl Hub {
@@ -176,6 +200,96 @@ impl Hub {
             frame,
             except: Some(except),
         })
+    }
+
+    /// Subscribes client `id` to `topic`. Subscribing twice is the same
+    /// as once; a client that has gone is not subscribed.
+    pub fn subscribe(&self, id: ClientId, topic: &str) -> Result<()> {
+        self.post(Event::Subscribe {
+            id,
+            topic: topic.into(),
+        })
+    }
+
+    /// Ends client `id`'s subscription to `topic`, if it has one.
+    pub fn unsubscribe(&self, id: ClientId, topic: &str) -> Result<()> {
+        self.post(Event::Unsubscribe {
+            id,
+            topic: topic.into(),
+        })
+    }
+
+    /// Sends `message` to every client subscribed to `topic`, encoded
+    /// once and shared, as [`broadcast`](Hub::broadcast) does.
+    ///
+    /// ```
+    /// use wshub::{Client, Message, Request, Server};
+    ///
+    /// // Each client subscribes to the topic named in its URL's query.
+    /// struct Topics;
+    /// impl wshub::Handler for Topics {
+    ///     fn on_open(&self, client: &Client, request: &Request) {
+    ///         let topic = request.query_param("topic").unwrap_or_default();
+    ///         let _ = client.subscribe(&topic);
+    ///         let _ = client.send("subscribed");
+    ///     }
+    ///     fn on_message(&self, _client: &Client, _message: Message) {}
+    /// }
+    ///
+    /// let running = Server::new("127.0.0.1:0").start(Topics)?;
+    /// let connect = |topic: &str| {
+    ///     let url = format!("ws://{}/ws?topic={topic}", running.local_addr());
+    ///     let (mut ws, _) = tungstenite::connect(url).expect("connect");
+    ///     assert_eq!(ws.read().expect("read").into_text().expect("text"), "subscribed");
+    ///     ws
+    /// };
+    /// let (mut news, mut sport) = (connect("news"), connect("sport"));
+    /// running.hub().publish("sport", "1-0")?;
+    /// running.hub().publish("news", "extra!")?;
+    /// assert_eq!(news.read().expect("read").into_text().expect("text"), "extra!");
+    /// assert_eq!(sport.read().expect("read").into_text().expect("text"), "1-0");
+    /// # Ok::<(), wshub::Error>(())
+    /// ```
+    pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Result<()> {
+        let frame = self.counted(message.into().encode())?;
+        self.post(Event::Publish {
+            topic: topic.into(),
+            frame,
+            except: None,
+        })
+    }
+
+    /// Sends `message` to every client subscribed to `topic` except
+    /// `except` (usually its sender).
+    pub fn publish_except(
+        &self,
+        topic: &str,
+        except: ClientId,
+        message: impl Into<Message>,
+    ) -> Result<()> {
+        let frame = self.counted(message.into().encode())?;
+        self.post(Event::Publish {
+            topic: topic.into(),
+            frame,
+            except: Some(except),
+        })
+    }
+
+    /// How many topics have at least one subscriber now (as last counted
+    /// by the hub, which applies subscriptions in order with everything
+    /// else it is told).
+    pub fn topic_count(&self) -> usize {
+        self.topic_count.load(Ordering::Relaxed)
+    }
+
+    /// Counts `bytes` of the program's own data against the server's
+    /// memory budget until the returned [`Reserved`] is dropped: data it
+    /// keeps for its clients, such as a room's recent messages, so that
+    /// the budget bounds it with everything else. At most
+    /// [`SMALL`](crate::SMALL) bytes are always taken; more are refused
+    /// with [`Error::Busy`] when they do not fit now.
+    pub fn reserve(&self, bytes: usize) -> Result<Reserved> {
+        Reserved::take(&self.budget, bytes).ok_or(Error::Busy { bytes })
     }
 
     /// Starts the closing handshake with client `id`, after what is
@@ -297,13 +411,15 @@ pub(crate) fn start(
 ) -> std::io::Result<(Hub, std::thread::JoinHandle<usize>)> {
     let (tx, rx) = crossbeam_channel::bounded(inbox);
     let waker = Arc::new(Waker::new()?);
+    let topic_count = Arc::new(AtomicUsize::new(0));
     let hub = Hub {
         tx,
         waker: waker.clone(),
         budget: budget.clone(),
+        topic_count: topic_count.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("wshub-hub".into())
-        .spawn(move || thread::HubThread::new(limits, rx, waker, budget).run())?;
+        .spawn(move || thread::HubThread::new(limits, rx, waker, budget, topic_count).run())?;
     Ok((hub, thread))
 }

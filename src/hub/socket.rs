@@ -230,7 +230,13 @@ impl Hub {
             let (id, socket) = own.as_ref()?;
             let reaches = match event {
                 Event::Send { to, .. } => to == id,
-                Event::Broadcast { except, .. } => *except != Some(*id),
+                Event::Broadcast { except, .. } | Event::Publish { except, .. } => {
+                    *except != Some(*id)
+                }
+                // Not a frame, but a change to what reaches this client:
+                // a reply sent after it must not overtake what the hub
+                // still queues under the old subscriptions.
+                Event::Subscribe { id: to, .. } | Event::Unsubscribe { id: to, .. } => to == id,
                 _ => false,
             };
             reaches.then(|| {

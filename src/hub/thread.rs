@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::Shutdown;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, TryRecvError};
@@ -15,6 +16,7 @@ use tungstenite::Bytes;
 use super::client::{Client, Phase, Wrote};
 use super::ids::IdHasher;
 use super::token::Claim;
+use super::topics::Topics;
 use super::{ClientId, Event, Limits, Posted};
 use crate::budget::Budget;
 use crate::explain;
@@ -40,6 +42,7 @@ pub(super) struct HubThread {
     pub(super) budget: Arc<Budget>,
     /// The next keepalive round, while there are clients.
     pub(super) next_round: Option<Instant>,
+    pub(super) topics: Topics,
 }
 
 impl HubThread {
@@ -48,8 +51,10 @@ impl HubThread {
         rx: Receiver<Posted>,
         waker: Arc<Waker>,
         budget: Arc<Budget>,
+        topic_count: Arc<AtomicUsize>,
     ) -> Self {
         HubThread {
+            topics: Topics::new(topic_count, budget.clone()),
             limits,
             rx,
             waker,
@@ -197,18 +202,22 @@ impl HubThread {
             }
             Event::Send { to, frame, closes } => self.queue(to, frame, closes),
             Event::Broadcast { frame, except } => {
-                // The id list is reused, so a broadcast allocates nothing.
                 let mut ids = std::mem::take(&mut self.scratch);
                 ids.clear();
-                ids.extend(self.clients.iter().filter_map(|(id, c)| {
-                    let open = matches!(c.phase, Phase::Open | Phase::Opening { .. });
-                    (open && Some(*id) != except).then_some(*id)
-                }));
-                for &id in &ids {
-                    self.queue(id, frame.clone(), false);
-                }
-                self.scratch = ids;
+                ids.extend(
+                    self.clients
+                        .iter()
+                        .filter_map(|(id, c)| (c.receives() && Some(*id) != except).then_some(*id)),
+                );
+                self.deliver(ids, frame);
             }
+            Event::Subscribe { id, topic } => self.subscribe(id, topic),
+            Event::Unsubscribe { id, topic } => self.unsubscribe(id, &topic),
+            Event::Publish {
+                topic,
+                frame,
+                except,
+            } => self.publish(&topic, frame, except),
             Event::HandOver { id, rest } => {
                 let Some(c) = self.clients.get_mut(&id) else {
                     return;
@@ -389,7 +398,8 @@ impl HubThread {
     }
 
     pub(super) fn remove(&mut self, id: ClientId) {
-        if let Some(c) = self.clients.remove(&id) {
+        if let Some(mut c) = self.clients.remove(&id) {
+            self.leave_topics(id, std::mem::take(&mut c.topics));
             // The server closes the TCP connection first (RFC 6455 section
             // 7.1.1); the connection thread holds the other reference and
             // is on its way out.

@@ -1,0 +1,146 @@
+//! Topics: named groups of clients. A frame published to a topic goes to
+//! every subscriber, encoded once and shared, as a broadcast is.
+//!
+//! The hub thread owns the table, so subscribing, publishing and leaving
+//! are events in one order, the channel's: a client subscribed before a
+//! publish gets it, one unsubscribed (or gone) before it does not, and a
+//! program that subscribes and publishes under one lock of its own (as
+//! the chat does) gives every member one consistent order.
+//!
+//! A topic is only a name. Nothing in the table points outside the hub,
+//! so a message on a topic can come from anywhere that can name it: a
+//! handler on this node, or (later) another node through a broker.
+//!
+//! The table counts against the memory budget, as an estimate of what it
+//! holds: each topic its name and `TOPIC_COST`, each subscription
+//! `SUBSCRIPTION_COST`. Both are small and always taken; they are given
+//! back as subscriptions end, at the latest when their client is removed.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tungstenite::Bytes;
+
+use super::ClientId;
+use super::ids::IdHasher;
+use super::thread::HubThread;
+use crate::budget::Budget;
+
+/// A topic's own entry in the table, beside its name: the map's slot and
+/// the empty set of subscribers.
+const TOPIC_COST: usize = 96;
+/// One subscription: the id in the topic's set and the name in the
+/// client's list.
+const SUBSCRIPTION_COST: usize = 32;
+
+type Ids = HashSet<ClientId, BuildHasherDefault<IdHasher>>;
+
+pub(super) struct Topics {
+    by_name: HashMap<Arc<str>, Ids>,
+    /// How many topics have subscribers, for [`Hub::topic_count`]
+    /// (crate::Hub::topic_count). Written only by the hub thread; readers
+    /// want a figure, not a snapshot in step with anything else, so
+    /// `Relaxed` is enough.
+    count: Arc<AtomicUsize>,
+    budget: Arc<Budget>,
+}
+
+impl Topics {
+    pub(super) fn new(count: Arc<AtomicUsize>, budget: Arc<Budget>) -> Topics {
+        Topics {
+            by_name: HashMap::new(),
+            count,
+            budget,
+        }
+    }
+
+    /// Adds `id` to `topic`; false if it was there already.
+    fn add(&mut self, id: ClientId, topic: &Arc<str>) -> bool {
+        let ids = match self.by_name.get_mut(topic) {
+            Some(ids) => ids,
+            None => {
+                self.budget.force_take(TOPIC_COST + topic.len());
+                self.by_name.entry(topic.clone()).or_default()
+            }
+        };
+        let added = ids.insert(id);
+        if added {
+            self.budget.force_take(SUBSCRIPTION_COST);
+        }
+        self.count.store(self.by_name.len(), Ordering::Relaxed);
+        added
+    }
+
+    /// Takes `id` out of `topic`, and the topic out of the table once no
+    /// one is left in it.
+    fn remove(&mut self, id: ClientId, topic: &str) {
+        let Some(ids) = self.by_name.get_mut(topic) else {
+            return;
+        };
+        if ids.remove(&id) {
+            self.budget.give(SUBSCRIPTION_COST);
+        }
+        if ids.is_empty() {
+            self.by_name.remove(topic);
+            self.budget.give(TOPIC_COST + topic.len());
+            self.count.store(self.by_name.len(), Ordering::Relaxed);
+        }
+    }
+
+    fn subscribers(&self, topic: &str) -> impl Iterator<Item = ClientId> + '_ {
+        self.by_name.get(topic).into_iter().flatten().copied()
+    }
+}
+
+impl HubThread {
+    pub(super) fn subscribe(&mut self, id: ClientId, topic: Arc<str>) {
+        // A client already removed (its subscribe crossed its leaving)
+        // has nobody to end the subscription: it is not made.
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if self.topics.add(id, &topic) {
+            c.topics.push(topic);
+        }
+    }
+
+    pub(super) fn unsubscribe(&mut self, id: ClientId, topic: &str) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if let Some(at) = c.topics.iter().position(|t| &**t == topic) {
+            c.topics.swap_remove(at);
+            self.topics.remove(id, topic);
+        }
+    }
+
+    /// Ends every subscription of a client being removed.
+    pub(super) fn leave_topics(&mut self, id: ClientId, topics: Vec<Arc<str>>) {
+        for topic in topics {
+            self.topics.remove(id, &topic);
+        }
+    }
+
+    pub(super) fn publish(&mut self, topic: &str, frame: Bytes, except: Option<ClientId>) {
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        let clients = &self.clients;
+        ids.extend(
+            self.topics
+                .subscribers(topic)
+                .filter(|id| Some(*id) != except && clients.get(id).is_some_and(|c| c.receives())),
+        );
+        self.deliver(ids, frame);
+    }
+
+    /// Queues one frame for each of `ids`; `ids` is the hub's reused list,
+    /// so a broadcast or a publish allocates nothing.
+    pub(super) fn deliver(&mut self, ids: Vec<ClientId>, frame: Bytes) {
+        for &id in &ids {
+            self.queue(id, frame.clone(), false);
+        }
+        self.scratch = ids;
+    }
+}
