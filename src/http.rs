@@ -53,15 +53,7 @@ impl Request {
     /// The value of the first query parameter called `name`, decoded
     /// (`+` and `%XX`). `None` if absent or not valid UTF-8.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query()?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(&k.replace('+', " "))?;
-            if k == name {
-                percent_decode(&v.replace('+', " "))
-            } else {
-                None
-            }
-        })
+        query_param(self.query()?, name)
     }
 
     /// The first header called `name` (case-insensitive), if any.
@@ -274,6 +266,20 @@ fn to_request(
         peer,
         protocol: None,
         raw,
+    })
+}
+
+/// The value of the first parameter called `name` in a query string
+/// (`a=1&b=2`, still percent-encoded), decoded (`+` and `%XX`).
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(&k.replace('+', " "))?;
+        if k == name {
+            percent_decode(&v.replace('+', " "))
+        } else {
+            None
+        }
     })
 }
 

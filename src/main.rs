@@ -58,6 +58,14 @@ fn cli() -> Command {
         .arg(Arg::new("burst").long("burst").value_name("MESSAGES")
             .value_parser(value_parser!(u32).range(1..)).default_value("20")
             .help("Chat: messages a client may send at once"))
+        .arg(Arg::new("history").long("history").value_name("MESSAGES")
+            .value_parser(value_parser!(usize)).default_value("20")
+            .help("Chat: messages a room keeps for newcomers (0 keeps none)"))
+        .arg(Arg::new("history-bytes").long("history-bytes").value_name("BYTES").value_parser(size)
+            .default_value("64K").help("Chat: bytes of history a room keeps at most"))
+        .arg(Arg::new("max-rooms").long("max-rooms").value_name("N")
+            .value_parser(value_parser!(u32).range(1..)).default_value("100")
+            .help("Rooms (chat) or topics (broadcast) at once; a client naming one more is refused"))
         .arg(Arg::new("explain").long("explain").action(ArgAction::SetTrue)
             .help("Print every handshake and frame, explained step by step (for teaching RFC 6455)"))
         .subcommand(Command::new("accept")
@@ -214,13 +222,21 @@ fn main() -> ExitCode {
         .cloned()
         .unwrap_or_default();
     let server = configure(&matches);
+    let max_rooms = *matches.get_one::<u32>("max-rooms").expect("has a default") as usize;
     let started = match mode.as_str() {
         "echo" => server.start(modes::Echo),
-        "broadcast" => server.start(modes::Relay),
+        "broadcast" => server.start(modes::Relay::with_max_topics(max_rooms)),
         _ => {
             let rate = *matches.get_one::<f64>("rate").expect("has a default");
             let burst = *matches.get_one::<u32>("burst").expect("has a default");
-            server.start(modes::Chat::with_rate_limit(rate, burst))
+            let history = *matches.get_one::<usize>("history").expect("has a default");
+            let bytes = *matches
+                .get_one::<usize>("history-bytes")
+                .expect("has a default");
+            let chat = modes::Chat::with_rate_limit(rate, burst)
+                .history(history, bytes)
+                .max_rooms(max_rooms);
+            server.start(chat)
         }
     };
     let ws_path = matches

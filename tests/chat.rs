@@ -39,6 +39,11 @@ fn names_welcome_join_message_rename_and_leave() {
     let mut a = connect(a_addr, "/ws");
     let wa = expect(&mut a, "welcome");
     let name_a = field(&wa, "name");
+    assert_eq!(
+        field(&wa, "room"),
+        "lobby",
+        "no room in the URL is the lobby"
+    );
     assert!(wa.contains(&format!(r#""online":["{name_a}"]"#)), "{wa}");
 
     let mut b = connect(a_addr, "/ws");
@@ -47,7 +52,7 @@ fn names_welcome_join_message_rename_and_leave() {
     assert_ne!(name_a, name_b);
     assert_eq!(
         expect(&mut a, "join"),
-        format!(r#"{{"type":"join","name":"{name_b}"}}"#)
+        format!(r#"{{"type":"join","room":"lobby","name":"{name_b}"}}"#)
     );
 
     let mut c = connect(a_addr, "/ws");
@@ -75,7 +80,7 @@ fn names_welcome_join_message_rename_and_leave() {
     for ws in [&mut a, &mut b, &mut c] {
         assert_eq!(
             expect(ws, "rename"),
-            format!(r#"{{"type":"rename","from":"{name_b}","to":"ada"}}"#)
+            format!(r#"{{"type":"rename","room":"lobby","from":"{name_b}","to":"ada"}}"#)
         );
     }
     c.send(WsMessage::text("/nick ada")).unwrap();
@@ -97,7 +102,10 @@ fn names_welcome_join_message_rename_and_leave() {
     // Leave.
     assert_eq!(close_with(&mut b, 1000), 1000);
     for ws in [&mut a, &mut c] {
-        assert_eq!(expect(ws, "leave"), r#"{"type":"leave","name":"ada"}"#);
+        assert_eq!(
+            expect(ws, "leave"),
+            r#"{"type":"leave","room":"lobby","name":"ada"}"#
+        );
     }
 }
 
@@ -140,7 +148,9 @@ fn each_senders_messages_arrive_in_order_at_everyone() {
 
 #[test]
 fn broadcast_mode_relays_text_and_binary_to_others_only() {
-    let s = Server::new("127.0.0.1:0").start(modes::Relay).unwrap();
+    let s = Server::new("127.0.0.1:0")
+        .start(modes::Relay::new())
+        .unwrap();
     let mut a = connect(s.local_addr(), "/ws");
     let mut b = connect(s.local_addr(), "/ws");
     let mut c = connect(s.local_addr(), "/ws");
@@ -166,7 +176,7 @@ fn broadcast_mode_relays_text_and_binary_to_others_only() {
 fn a_client_that_never_reads_is_closed_with_1008_and_others_keep_up() {
     let s = Server::new("127.0.0.1:0")
         .queue_size(256)
-        .start(modes::Relay)
+        .start(modes::Relay::new())
         .unwrap();
     let addr = s.local_addr();
     let mut sender = connect(addr, "/ws");
@@ -228,7 +238,7 @@ fn a_burst_bigger_than_the_queue_does_not_close_clients_that_read() {
     // in one burst, far over a queue of 8, yet all read promptly.
     let s = Server::new("127.0.0.1:0")
         .queue_size(8)
-        .start(modes::Relay)
+        .start(modes::Relay::new())
         .unwrap();
     let mut clients: Vec<Ws> = (0..40).map(|_| connect(s.local_addr(), "/ws")).collect();
     for (i, ws) in clients.iter_mut().enumerate() {

@@ -200,7 +200,7 @@ fn replies_racing_broadcasts_over_tls_stay_whole_and_in_order() {
 #[test]
 fn a_broadcast_reaches_every_tls_client_in_order() {
     let cert = TestCert::new();
-    let s = tls_server(&cert).start(modes::Relay).unwrap();
+    let s = tls_server(&cert).start(modes::Relay::new()).unwrap();
     let mut clients: Vec<_> = (0..8)
         .map(|_| cert.connect(s.local_addr(), "/ws"))
         .collect();

@@ -4,10 +4,12 @@
 mod broadcast;
 mod chat;
 mod echo;
+mod names;
 
 pub use broadcast::Relay;
-pub use chat::Chat;
+pub use chat::{Chat, LOBBY};
 pub use echo::Echo;
+pub use names::DEFAULT_MAX_ROOMS;
 
 use log::warn;
 

@@ -1,0 +1,156 @@
+//! The chat's state: who is here under which name, in which room, and
+//! each room's recent history. Names are unique across the server; rooms
+//! come and go as people name them, up to a limit.
+//!
+//! A room exists while it has members. An empty room keeps its history for
+//! `KEPT_EMPTY`, so that the last person to leave finds it on coming back
+//! (a reload, a phone that slept); its history stays counted against the
+//! memory budget meanwhile, and it counts against the room limit. When a
+//! new room would pass the limit, the room emptied longest ago gives way
+//! first. Expired rooms are swept whenever someone enters a room.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::history::History;
+use super::rate::Allowance;
+use crate::ClientId;
+
+/// How long an empty room keeps its history.
+pub(super) const KEPT_EMPTY: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug)]
+pub(super) struct Member {
+    pub name: String,
+    pub room: String,
+    pub allowance: Allowance,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Room {
+    pub members: HashSet<ClientId>,
+    pub history: History,
+    /// Since when it has had no members.
+    empty_since: Option<Instant>,
+}
+
+/// The server has its limit of rooms, all with members: no new one now.
+pub(super) struct Full;
+
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub members: HashMap<ClientId, Member>,
+    /// Every member's name, for uniqueness across rooms.
+    names: HashSet<String>,
+    pub rooms: HashMap<String, Room>,
+    guests: u64,
+}
+
+impl State {
+    pub(super) fn taken(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    /// The next free `guest-N`.
+    pub(super) fn guest_name(&mut self) -> String {
+        loop {
+            self.guests += 1;
+            let name = format!("guest-{}", self.guests);
+            if !self.taken(&name) {
+                return name;
+            }
+        }
+    }
+
+    /// Makes sure room `name` exists, making it if the limit allows.
+    pub(super) fn open_room(&mut self, name: &str, max: usize) -> Result<(), Full> {
+        let now = Instant::now();
+        self.rooms.retain(|_, room| {
+            room.empty_since
+                .is_none_or(|since| now.duration_since(since) < KEPT_EMPTY)
+        });
+        if self.rooms.contains_key(name) {
+            return Ok(());
+        }
+        if self.rooms.len() >= max {
+            let oldest = self
+                .rooms
+                .iter()
+                .filter_map(|(name, room)| Some((room.empty_since?, name)))
+                .min()
+                .map(|(_, name)| name.clone());
+            self.rooms.remove(&oldest.ok_or(Full)?);
+        }
+        self.rooms.insert(name.to_string(), Room::default());
+        Ok(())
+    }
+
+    /// Puts a member into `room`, which `open_room` has made.
+    pub(super) fn enter(&mut self, id: ClientId, member: Member) {
+        if let Some(room) = self.rooms.get_mut(&member.room) {
+            room.members.insert(id);
+            room.empty_since = None;
+        }
+        self.names.insert(member.name.clone());
+        self.members.insert(id, member);
+    }
+
+    /// Takes a member out of its room; an emptied room without history
+    /// goes at once.
+    fn leave_room(&mut self, id: ClientId) {
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
+        if let Some(room) = self.rooms.get_mut(&member.room) {
+            room.members.remove(&id);
+            if room.members.is_empty() {
+                if room.history.is_empty() {
+                    self.rooms.remove(&member.room);
+                } else {
+                    room.empty_since = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Moves a member to `room`, which `open_room` has made.
+    pub(super) fn move_to(&mut self, id: ClientId, room: &str) {
+        self.leave_room(id);
+        if let Some(member) = self.members.get_mut(&id) {
+            member.room = room.to_string();
+        }
+        if let Some(room) = self.rooms.get_mut(room) {
+            room.members.insert(id);
+            room.empty_since = None;
+        }
+    }
+
+    /// Takes a member out of its room and of the server.
+    pub(super) fn remove(&mut self, id: ClientId) -> Option<Member> {
+        self.leave_room(id);
+        let member = self.members.remove(&id)?;
+        self.names.remove(&member.name);
+        Some(member)
+    }
+
+    pub(super) fn rename(&mut self, id: ClientId, to: &str) {
+        if let Some(member) = self.members.get_mut(&id) {
+            self.names.remove(&member.name);
+            member.name = to.to_string();
+            self.names.insert(member.name.clone());
+        }
+    }
+
+    /// The names of a room's members, sorted.
+    pub(super) fn online(&self, room: &str) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|r| &r.members)
+            .filter_map(|id| Some(self.members.get(id)?.name.as_str()))
+            .collect();
+        names.sort_unstable();
+        names
+    }
+}
