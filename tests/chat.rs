@@ -15,23 +15,6 @@ fn chat() -> Running {
     Server::new("127.0.0.1:0").start(room).unwrap()
 }
 
-/// Reads the next chat message and checks its type.
-fn expect(ws: &mut Ws, kind: &str) -> String {
-    let text = next_text(ws);
-    assert!(
-        text.starts_with(&format!(r#"{{"type":"{kind}""#)),
-        "expected {kind}, got {text}"
-    );
-    text
-}
-
-/// The value of a string field in one of our flat JSON messages.
-fn field(json: &str, name: &str) -> String {
-    let start = json.find(&format!(r#""{name}":""#)).expect(name) + name.len() + 4;
-    let end = start + json[start..].find('"').unwrap();
-    json[start..end].to_string()
-}
-
 #[test]
 fn names_welcome_join_message_rename_and_leave() {
     let s = chat();

@@ -380,3 +380,20 @@ pub fn race_replies_against_broadcasts<S: Read + Write>(
     assert_eq!(next_seq, [each, each]);
     wait_until("the budget is given back", || s.hub().memory_in_use() == 0);
 }
+
+/// Reads the next chat message and checks its type.
+pub fn expect(ws: &mut Ws, kind: &str) -> String {
+    let text = next_text(ws);
+    assert!(
+        text.starts_with(&format!(r#"{{"type":"{kind}""#)),
+        "expected {kind}, got {text}"
+    );
+    text
+}
+
+/// The value of a string field in one of our flat JSON messages.
+pub fn field(json: &str, name: &str) -> String {
+    let start = json.find(&format!(r#""{name}":""#)).expect(name) + name.len() + 4;
+    let end = start + json[start..].find('"').unwrap();
+    json[start..end].to_string()
+}
