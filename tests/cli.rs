@@ -309,3 +309,26 @@ fn bound_to_one_address_it_prints_that_one() {
     assert!(addr.ip().is_loopback());
     assert_eq!(rest, "", "only the start line when bound to {addr}");
 }
+
+#[test]
+fn the_room_and_history_flags_reach_the_chat() {
+    let (mut child, addr, _) = start_binary(&["--max-rooms", "1", "--history", "1"]);
+    let mut a = connect(addr, "/ws");
+    expect(&mut a, "welcome");
+    for text in ["first", "second"] {
+        a.send(text.into()).unwrap();
+        expect(&mut a, "message");
+    }
+    // One room: the lobby, so another is refused.
+    let mut other = connect(addr, "/ws?room=kitchen");
+    assert!(expect(&mut other, "error").contains("limit of 1 rooms"));
+    assert_eq!(close_code(&mut other), 1013);
+    // One message of history.
+    let mut b = connect(addr, "/ws");
+    expect(&mut b, "welcome");
+    assert_eq!(field(&expect(&mut b, "message"), "text"), "second");
+    b.send("live".into()).unwrap();
+    assert_eq!(field(&expect(&mut b, "message"), "text"), "live");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

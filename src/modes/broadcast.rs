@@ -76,7 +76,7 @@ impl Handler for Relay {
             if !topics.contains_key(name) && topics.len() >= self.max_topics {
                 drop(topics);
                 info!(
-                    "#{} {}: refused topic {name}: the server has {} topics, its limit (raise it with --max-rooms)",
+                    "#{} {}: refused topic {name}: the server is at its limit of {} topics (raise it with --max-rooms)",
                     client.id(),
                     client.peer(),
                     self.max_topics

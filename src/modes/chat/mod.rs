@@ -128,7 +128,7 @@ impl Chat {
 
     fn refuse_room(&self, client: &Client, room: &str) {
         info!(
-            "#{} {}: refused room {room}: the server has {} rooms, its limit (raise it with --max-rooms)",
+            "#{} {}: refused room {room}: the server is at its limit of {} rooms (raise it with --max-rooms)",
             client.id(),
             client.peer(),
             self.max_rooms
@@ -260,7 +260,7 @@ fn leave(room: &str, name: &str) -> String {
 }
 
 fn too_many_rooms(max: usize) -> String {
-    format!("the server has {max} rooms, its limit; join one that exists, or try again later")
+    format!("the server is at its limit of {max} rooms; join one that exists, or try again later")
 }
 
 /// The text after a command word (`/nick`, `/join`), if `text` is that
