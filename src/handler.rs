@@ -136,6 +136,7 @@ impl Refusal {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accepted {
     pub(crate) protocol: Option<String>,
+    pub(crate) topics: Vec<String>,
 }
 
 impl Accepted {
@@ -146,7 +147,20 @@ impl Accepted {
     pub fn protocol(name: impl Into<String>) -> Accepted {
         Accepted {
             protocol: Some(name.into()),
+            topics: Vec::new(),
         }
+    }
+
+    /// Subscribes the client to `topic` before its 101 goes out: whatever
+    /// is published to the topic once the client can see it is open
+    /// reaches it (held until [`on_open`](Handler::on_open) returns, and
+    /// sent after what `on_open` sent). A subscription made in `on_open`
+    /// instead starts when `on_open` runs, a moment after the client has
+    /// its 101; that suits a server that first tells the client where it
+    /// is, as the chat's `welcome` does.
+    pub fn subscribe(mut self, topic: impl Into<String>) -> Accepted {
+        self.topics.push(topic.into());
+        self
     }
 }
 

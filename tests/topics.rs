@@ -184,3 +184,32 @@ fn a_reply_after_unsubscribe_follows_every_frame_of_the_topic() {
         while ws.read().is_ok() {}
     }
 }
+
+/// Subscribes at the handshake, then holds `on_open` until told.
+struct Early(std::sync::Mutex<crossbeam_channel::Receiver<()>>);
+
+impl wshub::Handler for Early {
+    fn on_handshake(&self, _request: &Request) -> Result<wshub::Accepted, wshub::Refusal> {
+        Ok(wshub::Accepted::default().subscribe("early"))
+    }
+    fn on_open(&self, client: &Client, _request: &Request) {
+        let go = self.0.lock().unwrap().recv_timeout(WAIT);
+        client.send(format!("opened: {go:?}")).unwrap();
+    }
+    fn on_message(&self, _client: &Client, _message: Message) {}
+}
+
+#[test]
+fn a_subscription_made_at_the_handshake_misses_nothing_before_on_open() {
+    let (go, wait) = crossbeam_channel::bounded(1);
+    let s = Server::new("127.0.0.1:0")
+        .start(Early(std::sync::Mutex::new(wait)))
+        .unwrap();
+    // The client has its 101; on_open is still waiting.
+    let mut ws = connect(s.local_addr(), "/ws");
+    s.hub().publish("early", "published before on_open ran").unwrap();
+    go.send(()).unwrap();
+    // What on_open sent comes first, then what was held for the client.
+    assert_eq!(next_text(&mut ws), "opened: Ok(())");
+    assert_eq!(next_text(&mut ws), "published before on_open ran");
+}

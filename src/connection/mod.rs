@@ -107,7 +107,7 @@ pub(crate) fn serve(
             }
             answer(&socket, &bytes, shared);
         }
-        Route::Upgrade(key) => {
+        Route::Upgrade(key, topics) => {
             let response = handshake::response(&key, request.protocol());
             debug!(
                 "#{id} {peer}: response head:\n{}",
@@ -124,7 +124,10 @@ pub(crate) fn serve(
             // something, and the channel's order applies it first.
             // A peer that does not read cannot hold the thread here either.
             let _ = stream.set_write_timeout(Some(cfg.head_timeout));
-            if shared.hub.post_quietly(Event::Upgrading { id }).is_ok()
+            if shared
+                .hub
+                .post_quietly(Event::Upgrading { id, topics })
+                .is_ok()
                 && socket.write_all(&response).is_ok()
             {
                 let decoder =
@@ -140,8 +143,9 @@ pub(crate) fn serve(
 enum Route {
     /// Send this whole HTTP response (status, bytes) and close.
     Answer(u16, Vec<u8>),
-    /// Complete the WebSocket handshake for this key.
-    Upgrade(String),
+    /// Complete the WebSocket handshake for this key, subscribing the
+    /// client to these topics first.
+    Upgrade(String, Vec<Arc<str>>),
 }
 
 /// Decides a request: an upgrade on the WebSocket path that passes every
@@ -180,7 +184,9 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
             Ok(Ok(accepted)) => {
                 let picked = accepted.protocol.as_deref();
                 match subprotocol::settle(id, request, picked, &cfg.protocols) {
-                    Ok(()) => Route::Upgrade(key),
+                    Ok(()) => {
+                        Route::Upgrade(key, accepted.topics.into_iter().map(Into::into).collect())
+                    }
                     Err(r) => error(r.status, r.extra, &r.reason),
                 }
             }

@@ -96,8 +96,9 @@ pub(crate) enum Event {
         explain: Option<Arc<explain::Conn>>,
     },
     /// The 101 is about to be written: from now on, frames for this
-    /// client are held until `Opened`.
-    Upgrading { id: ClientId },
+    /// client are held until `Opened`. It is subscribed to `topics` (the
+    /// handler's `Accepted::subscribe`) from now on too.
+    Upgrading { id: ClientId, topics: Vec<Arc<str>> },
     /// `on_open` has returned; `early` is what it sent, which goes out
     /// first, followed by what was held.
     Opened {

@@ -170,12 +170,15 @@ impl HubThread {
                     .map(|conn| Box::new(explain::Decoder::new(id, explain::Side::Server, conn)));
                 self.clients.insert(id, Client::new(socket, explain));
             }
-            Event::Upgrading { id } => {
+            Event::Upgrading { id, topics } => {
                 if let Some(c) = self.clients.get_mut(&id) {
                     c.phase = Phase::Opening {
                         held: Vec::new(),
                         overflow: false,
                     };
+                }
+                for topic in topics {
+                    self.subscribe(id, topic);
                 }
             }
             Event::Opened { id, early } => {

@@ -63,10 +63,14 @@ fn topic_of(name: Option<&str>) -> String {
 
 impl Handler for Relay {
     fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
-        match request.query_param("topic") {
-            Some(name) if !names::valid(&name) => Err(Refusal::new(400, names::RULE)),
-            _ => Ok(Accepted::default()),
+        let name = request.query_param("topic");
+        if name.as_deref().is_some_and(|name| !names::valid(name)) {
+            return Err(Refusal::new(400, names::RULE));
         }
+        // Subscribed as the 101 goes out, so that a message sent once the
+        // client is open reaches it even before on_open has run (a client
+        // refused there is closed before anything reaches it).
+        Ok(Accepted::default().subscribe(topic_of(name.as_deref())))
     }
 
     fn on_open(&self, client: &Client, request: &Request) {
@@ -86,7 +90,6 @@ impl Handler for Relay {
             }
             topics.entry(name.clone()).or_default().insert(client.id());
         }
-        let _ = client.subscribe(&topic_of(name.as_deref()));
     }
 
     fn on_message(&self, client: &Client, message: Message) {
