@@ -95,7 +95,7 @@ impl Metrics {
     /// Every series, in the text format.
     fn render(&self, budget: &Budget) -> String {
         let n = |counter: &AtomicU64| counter.load(Relaxed);
-        // One line a series: a new one (a gauge of topics, say) is one more.
+        // One entry a series: a new one (a gauge of topics, say) is one more.
         let series = [
             Series::gauge(
                 "wshub_connections_open",
