@@ -73,6 +73,11 @@ impl Budget {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// The most bytes the budget holds (small frames may take it past).
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// True while small frames have taken the count past the limit.
     pub(crate) fn over(&self) -> bool {
         self.used() > self.limit

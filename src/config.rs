@@ -57,6 +57,8 @@ pub(crate) struct Config {
     pub protocols: Vec<String>,
     pub stack_size: usize,
     pub explain: bool,
+    /// Serve `GET /metrics`.
+    pub metrics: bool,
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsConfig>,
 }
@@ -95,6 +97,7 @@ impl Default for Config {
             // only the pages a thread touches count towards memory.
             stack_size: 128 * 1024,
             explain: false,
+            metrics: false,
             #[cfg(feature = "tls")]
             tls: None,
         }

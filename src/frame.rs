@@ -54,6 +54,23 @@ pub(crate) fn close(code: u16, reason: &str) -> Vec<u8> {
     encode(Opcode::Close, &payload)
 }
 
+/// The payload length of `wire` if it is a data frame (text or binary) as
+/// the server encodes them: one whole, unfragmented frame. `None` for a
+/// control frame, or for a connection thread's control replies, which may
+/// be several frames in one buffer but never begin with a data frame.
+pub(crate) fn data_payload_len(wire: &[u8]) -> Option<usize> {
+    let opcode = wire.first()? & 0x0F;
+    if opcode != Opcode::Text as u8 && opcode != Opcode::Binary as u8 {
+        return None;
+    }
+    let header = match wire.get(1)? & 0x7F {
+        126 => 4,
+        127 => 10,
+        _ => 2,
+    };
+    wire.len().checked_sub(header)
+}
+
 /// True if `wire` (whole unmasked server frames, as tungstenite writes its
 /// automatic replies) contains a close frame.
 pub(crate) fn contains_close(mut wire: &[u8]) -> bool {

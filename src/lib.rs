@@ -59,6 +59,7 @@ mod http;
 mod hub;
 pub mod json;
 mod listener;
+mod metrics;
 pub mod modes;
 mod page;
 mod server;

@@ -134,6 +134,7 @@ fn spawn(
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
     sys::no_sigpipe(stream.as_fd());
+    shared.hub.metrics().accepted();
     let live = shared.live.fetch_add(1, Ordering::SeqCst) + 1;
     if live > shared.config.max_connections {
         shared.live.fetch_sub(1, Ordering::SeqCst);

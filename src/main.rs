@@ -68,6 +68,8 @@ fn cli() -> Command {
             .help("Rooms (chat) or topics (broadcast) at once; a client naming one more is refused"))
         .arg(Arg::new("explain").long("explain").action(ArgAction::SetTrue)
             .help("Print every handshake and frame, explained step by step (for teaching RFC 6455)"))
+        .arg(Arg::new("metrics").long("metrics").action(ArgAction::SetTrue)
+            .help("Serve GET /metrics in the Prometheus text format (off by default: anyone who can reach the port can read it)"))
         .subcommand(Command::new("accept")
             .about("Show how a Sec-WebSocket-Key becomes its Sec-WebSocket-Accept, step by step")
             .arg(Arg::new("key").value_name("KEY").required(true)
@@ -163,7 +165,8 @@ fn configure(m: &ArgMatches) -> Server {
         .ping_interval(secs("ping-interval"))
         .head_timeout(secs("head-timeout"))
         .max_head_size(*m.get_one::<usize>("max-head").expect("has a default"))
-        .explain(m.get_flag("explain"));
+        .explain(m.get_flag("explain"))
+        .metrics(m.get_flag("metrics"));
     server = server.protocols(m.get_many::<String>("protocol").into_iter().flatten());
     // The built-in page unless a directory is given: a copied or installed
     // binary has no www/ beside it.

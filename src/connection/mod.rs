@@ -30,7 +30,7 @@ use log::{debug, info, warn};
 use crate::http::{self, HeadError, Request};
 use crate::hub::{ClientId, Event, Socket};
 use crate::server::Shared;
-use crate::{explain, handshake, page, subprotocol};
+use crate::{explain, handshake, metrics, page, subprotocol};
 
 /// Serves one accepted connection: answers it, or opens a WebSocket and
 /// returns it, for the thread to run its frame loop from the top of its
@@ -215,6 +215,15 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
             405,
             "Allow: GET, HEAD\r\n",
             "only GET and HEAD are served here",
+        );
+    }
+    // Only here, past the upgrade check: a WebSocket request is never
+    // answered with metrics, even if the endpoint shares the path.
+    if cfg.metrics && request.path() == metrics::PATH {
+        let hub = &shared.hub;
+        return Route::Answer(
+            200,
+            metrics::respond(hub.metrics(), hub.budget(), head_only),
         );
     }
     if let Some(page) = &shared.www {

@@ -18,6 +18,7 @@ use crate::explain;
 use crate::handler::{Client, CloseInfo, Message};
 use crate::http::Request;
 use crate::hub::{ClientId, Event, Serving, Socket};
+use crate::metrics::OpenGuard;
 use crate::server::Shared;
 use crate::sys::Stack;
 
@@ -40,6 +41,8 @@ pub(crate) struct Open {
     /// Set when the connection has already ended (on_open panicked).
     ended: Option<CloseInfo>,
     stack: Option<Stack>,
+    /// Counts this WebSocket as open until its thread is done with it.
+    open: OpenGuard,
 }
 
 /// Completes the opening of a WebSocket whose 101 is sent: builds its
@@ -56,6 +59,7 @@ pub(super) fn open(
 ) -> Option<Open> {
     let cfg = &shared.config;
     let peer = request.peer();
+    let open = shared.hub.metrics().opened();
     // No read timeout (the head's is cleared): an idle connection sleeps in
     // `read` until data comes; the hub keeps the keepalive (see
     // `hub::thread`), and ends a dead peer's connection by shutting it.
@@ -111,6 +115,7 @@ pub(super) fn open(
         started: Instant::now(),
         ended,
         stack,
+        open,
     })
 }
 
@@ -125,6 +130,7 @@ impl Open {
             started,
             mut ended,
             stack,
+            open,
         } = self;
         // Everything deeper than this frame was short-lived (the head, the
         // handshake, log lines, on_open): its pages go back now.
@@ -140,10 +146,12 @@ impl Open {
             ws.get_mut().forward();
             match result {
                 Ok(WsMessage::Text(text)) => {
+                    shared.hub.metrics().received(text.len());
                     ended = dispatch(handler, &client, Message::Text(text));
                     ws.get_mut().gate.handled();
                 }
                 Ok(WsMessage::Binary(data)) => {
+                    shared.hub.metrics().received(data.len());
                     ended = dispatch(handler, &client, Message::Binary(data));
                     ws.get_mut().gate.handled();
                 }
@@ -196,6 +204,7 @@ impl Open {
         drop(ws);
         closed(handler, &client, ended, started);
         drop(serving);
+        drop(open);
     }
 }
 

@@ -10,6 +10,7 @@ use tungstenite::Bytes;
 use super::outbox::Outbox;
 use super::socket::Socket;
 use crate::explain;
+use crate::metrics::{Metrics, Tally};
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -114,15 +115,19 @@ impl Client {
     /// Writes as much of the queue as the socket takes now, if the hub
     /// holds the socket's token; gives the token back once the queue is
     /// empty, if the connection thread has replies to write itself.
-    pub(super) fn write(&mut self) -> io::Result<Wrote> {
+    pub(super) fn write(&mut self, metrics: &Metrics) -> io::Result<Wrote> {
         if !self.socket.token.hub_holds() {
             return Ok(Wrote::NotMine);
         }
         let socket = &*self.socket;
+        let mut tally = Tally::default();
         let n = match self.explain.as_mut() {
-            None => self.out.write_to(socket)?,
-            Some(decoder) => self.out.write_explained(socket, decoder)?,
+            None => self.out.write_to(socket, &mut tally),
+            Some(decoder) => self.out.write_explained(socket, decoder, &mut tally),
         };
+        // Also after an error: what went out whole before it was sent.
+        metrics.sent(tally);
+        let n = n?;
         if n > 0 {
             self.progress = Instant::now();
         }

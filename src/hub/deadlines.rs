@@ -91,7 +91,7 @@ impl HubThread {
                         "client {id}: {} bytes wait for it and it took none for {STALL:?}; closing it with 1008 (raise --queue-bytes if clients are expected to fall this far behind)",
                         c.out.bytes()
                     );
-                    self.close_now(id, 1008, "too slow: outbound queue full");
+                    self.close_too_slow(id, "too slow: outbound queue full");
                     continue;
                 }
                 if idle < self.limits.write_timeout {

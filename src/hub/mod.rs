@@ -79,6 +79,7 @@ use tungstenite::Bytes;
 use crate::budget::{Budget, Reserved};
 use crate::error::{Error, Result};
 use crate::handler::Message;
+use crate::metrics::Metrics;
 use crate::sys::Waker;
 use crate::{explain, frame};
 
@@ -176,6 +177,7 @@ pub struct Hub {
     budget: Arc<Budget>,
     /// Topics with subscribers, as last counted by the hub thread.
     topic_count: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 impl Hub {
@@ -319,6 +321,10 @@ impl Hub {
         &self.budget
     }
 
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Hands the hub an event and wakes it.
     pub(crate) fn post(&self, event: Event) -> Result<()> {
         let counted = Hub::count_own(&event);
@@ -409,6 +415,7 @@ pub(crate) fn start(
     limits: Limits,
     inbox: usize,
     budget: Arc<Budget>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<(Hub, std::thread::JoinHandle<usize>)> {
     let (tx, rx) = crossbeam_channel::bounded(inbox);
     let waker = Arc::new(Waker::new()?);
@@ -418,9 +425,12 @@ pub(crate) fn start(
         waker: waker.clone(),
         budget: budget.clone(),
         topic_count: topic_count.clone(),
+        metrics: metrics.clone(),
     };
     let thread = std::thread::Builder::new()
         .name("wshub-hub".into())
-        .spawn(move || thread::HubThread::new(limits, rx, waker, budget, topic_count).run())?;
+        .spawn(move || {
+            thread::HubThread::new(limits, rx, waker, budget, topic_count, metrics).run()
+        })?;
     Ok((hub, thread))
 }

@@ -6,6 +6,7 @@ use std::io;
 use tungstenite::Bytes;
 
 use super::socket::Socket;
+use crate::metrics::Tally;
 use crate::{explain, sys};
 
 /// Frames waiting for one socket, oldest first. The first may be partly
@@ -84,6 +85,7 @@ impl Outbox {
         &mut self,
         socket: &Socket,
         decoder: &mut explain::Decoder,
+        tally: &mut Tally,
     ) -> io::Result<usize> {
         let mut total = 0;
         while let Some(front) = self.frames.front() {
@@ -98,7 +100,7 @@ impl Outbox {
                 front.len()
             };
             let result = socket.send(&[&front[self.written..upto]]);
-            if !self.took(result, &mut total)? {
+            if !self.took(result, &mut total, tally)? {
                 break;
             }
         }
@@ -107,8 +109,9 @@ impl Outbox {
 
     /// Writes as much as the socket takes now, many frames per system
     /// call, without blocking. Returns the bytes written; an error other
-    /// than a full socket means the connection is broken.
-    pub(super) fn write_to(&mut self, socket: &Socket) -> io::Result<usize> {
+    /// than a full socket means the connection is broken. The frames that
+    /// went out whole are counted in `tally`, an error or not.
+    pub(super) fn write_to(&mut self, socket: &Socket, tally: &mut Tally) -> io::Result<usize> {
         let mut total = 0;
         while !self.frames.is_empty() {
             let mut bufs: [&[u8]; sys::MAX_IOVECS] = [&[]; sys::MAX_IOVECS];
@@ -118,7 +121,7 @@ impl Outbox {
                 n += 1;
             }
             let result = socket.send(&bufs[..n]);
-            if !self.took(result, &mut total)? {
+            if !self.took(result, &mut total, tally)? {
                 break;
             }
         }
@@ -126,12 +129,18 @@ impl Outbox {
     }
 
     /// Takes a send's result: forgets what went out and adds it to
-    /// `total`. Says whether to go on (false: the socket is full); an error
-    /// other than a full socket means the connection is broken.
-    fn took(&mut self, result: io::Result<usize>, total: &mut usize) -> io::Result<bool> {
+    /// `total`, and the frames it finished to `tally`. Says whether to go
+    /// on (false: the socket is full); an error other than a full socket
+    /// means the connection is broken.
+    fn took(
+        &mut self,
+        result: io::Result<usize>,
+        total: &mut usize,
+        tally: &mut Tally,
+    ) -> io::Result<bool> {
         match result {
             Ok(sent) => {
-                self.advance(sent);
+                self.advance(sent, tally);
                 *total += sent;
                 Ok(true)
             }
@@ -140,15 +149,16 @@ impl Outbox {
         }
     }
 
-    /// Forgets `sent` bytes from the front; a finished frame is dropped
-    /// here, which gives its bytes back to the budget if no other client
-    /// still holds it.
-    fn advance(&mut self, mut sent: usize) {
+    /// Forgets `sent` bytes from the front; a finished frame is counted
+    /// in `tally` and dropped here, which gives its bytes back to the
+    /// budget if no other client still holds it.
+    fn advance(&mut self, mut sent: usize, tally: &mut Tally) {
         self.bytes -= sent;
         while sent > 0 {
             let left = self.frames[0].len() - self.written;
             if sent >= left {
                 sent -= left;
+                tally.frame(&self.frames[0]);
                 self.frames.pop_front();
                 self.written = 0;
                 self.shown = false;

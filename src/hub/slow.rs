@@ -39,7 +39,20 @@ impl HubThread {
             "client {id}: outbound queue full ({} frames), closing it with 1008 (raise --queue if clients are expected to fall this far behind)",
             self.limits.queue
         );
-        self.close_now(id, 1008, "too slow: outbound queue full");
+        self.close_too_slow(id, "too slow: outbound queue full");
+    }
+
+    /// Closes a client with 1008 for falling behind, and counts it (once:
+    /// a client already closing is not closed again).
+    pub(super) fn close_too_slow(&mut self, id: ClientId, reason: &str) {
+        if self
+            .clients
+            .get(&id)
+            .is_some_and(|c| c.phase == Phase::Open)
+        {
+            self.metrics.closed_too_slow();
+        }
+        self.close_now(id, 1008, reason);
     }
 
     /// Small frames have taken the budget past its limit (large ones are
@@ -58,7 +71,7 @@ impl HubThread {
             warn!(
                 "client {id}: the memory budget is full and {bytes} bytes wait for this client, the most of any client whose output is blocked; closing it with 1008 (raise --memory to allow more)"
             );
-            self.close_now(id, 1008, "too slow: server memory budget full");
+            self.close_too_slow(id, "too slow: server memory budget full");
         }
     }
 

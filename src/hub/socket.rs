@@ -191,6 +191,7 @@ impl Hub {
         // fails too, and it ends the connection.
         let sent = socket.send(&[&frame]).unwrap_or(0);
         if sent == frame.len() {
+            self.metrics.sent_frame(&frame);
             // On a TLS port, part of its ciphertext may still be owed:
             // the hub sends that, first.
             if !socket.owes() && socket.token.thread_release() {

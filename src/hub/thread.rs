@@ -20,6 +20,7 @@ use super::topics::Topics;
 use super::{ClientId, Event, Limits, Posted};
 use crate::budget::Budget;
 use crate::explain;
+use crate::metrics::Metrics;
 use crate::sys::{self, PollFd, PollFlags, Waker};
 
 /// How many events the hub takes before it writes what they produced: big
@@ -40,6 +41,7 @@ pub(super) struct HubThread {
     /// Reused by broadcasts for the list of recipients.
     pub(super) scratch: Vec<ClientId>,
     pub(super) budget: Arc<Budget>,
+    pub(super) metrics: Arc<Metrics>,
     /// The next keepalive round, while there are clients.
     pub(super) next_round: Option<Instant>,
     pub(super) topics: Topics,
@@ -52,6 +54,7 @@ impl HubThread {
         waker: Arc<Waker>,
         budget: Arc<Budget>,
         topic_count: Arc<AtomicUsize>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         HubThread {
             topics: Topics::new(topic_count, budget.clone()),
@@ -65,6 +68,7 @@ impl HubThread {
             closed_at_shutdown: 0,
             scratch: Vec::new(),
             budget,
+            metrics,
             next_round: None,
         }
     }
@@ -256,7 +260,7 @@ impl HubThread {
                     // alert its session made as it failed, say) is the
                     // hub's, and the token stays with it (see `Client::write`).
                     if c.hub_writes() && c.socket.token.hub_claim() == Claim::Held {
-                        let _ = c.write();
+                        let _ = c.write(&self.metrics);
                     }
                     if c.settled() {
                         self.remove(id);
@@ -375,7 +379,7 @@ impl HubThread {
             return;
         };
         c.dirty = false;
-        match c.write() {
+        match c.write(&self.metrics) {
             Ok(Wrote::NotMine) => return,
             Ok(Wrote::Mine) => {}
             Err(e) => {

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::handler::Handler;
 use crate::hub::{self, Hub};
 use crate::listener::{self, Stop};
+use crate::metrics::Metrics;
 use crate::page::Page;
 use crate::subprotocol::is_token;
 
@@ -129,7 +130,8 @@ impl Server {
             ping_interval: config.ping_interval,
         };
         let budget = Budget::new(config.memory_budget);
-        let (hub, hub_thread) = hub::start(limits, 4096, budget)?;
+        let metrics = Arc::new(Metrics::default());
+        let (hub, hub_thread) = hub::start(limits, 4096, budget, metrics)?;
         let stop = Arc::new(Stop::new()?);
         let shared = Arc::new(Shared {
             config,

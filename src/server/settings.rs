@@ -183,6 +183,33 @@ impl Server {
         self
     }
 
+    /// Serves `GET /metrics` (and `HEAD`) on this port: the server's
+    /// counters in the Prometheus text format (open connections, messages
+    /// and bytes in and out, clients closed as too slow, the memory budget
+    /// in use). Default off: anyone who can reach the port could read them.
+    /// When on, `/metrics` is answered before any file of the same name in
+    /// the [`www`](Server::www) directory. An upgrade request is never
+    /// answered with metrics, so the WebSocket endpoint may share the path.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let running = wshub::Server::new("127.0.0.1:0")
+    ///     .metrics(true)
+    ///     .start(|_: &wshub::Client, _: wshub::Message| {})?;
+    /// // What `curl http://ADDR/metrics` does.
+    /// let mut http = std::net::TcpStream::connect(running.local_addr()).expect("connect");
+    /// http.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send");
+    /// let mut response = String::new();
+    /// http.read_to_string(&mut response).expect("read");
+    /// assert!(response.contains("\nwshub_connections_open 0\n"));
+    /// # Ok::<(), wshub::Error>(())
+    /// ```
+    pub fn metrics(mut self, on: bool) -> Server {
+        self.config.metrics = on;
+        self
+    }
+
     /// Serves https:// and wss:// on this port, with the certificate
     /// chain and private key in these PEM files (read at
     /// [`start`](Server::start), which fails with [`Error::Tls`] and a
