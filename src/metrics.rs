@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::budget::Budget;
 use crate::frame;
 use crate::http;
+use crate::hub::Hub;
 
 /// Where the metrics are served, when they are on.
 pub(crate) const PATH: &str = "/metrics";
@@ -93,7 +94,7 @@ impl Metrics {
     }
 
     /// Every series, in the text format.
-    fn render(&self, budget: &Budget) -> String {
+    fn render(&self, budget: &Budget, topics: usize) -> String {
         let n = |counter: &AtomicU64| counter.load(Relaxed);
         // One entry a series: a new one (a gauge of topics, say) is one more.
         let series = [
@@ -141,6 +142,11 @@ impl Metrics {
                 "wshub_memory_budget_limit_bytes",
                 "The memory budget (--memory).",
                 budget.limit() as u64,
+            ),
+            Series::gauge(
+                "wshub_topics",
+                "Topics with at least one subscriber now (chat rooms with members, broadcast topics, the library's own).",
+                topics as u64,
             ),
         ];
         let mut out = String::with_capacity(2048);
@@ -218,10 +224,10 @@ impl Series {
 }
 
 /// The response to a GET or HEAD of [`PATH`].
-pub(crate) fn respond(metrics: &Metrics, budget: &Budget, head_only: bool) -> Vec<u8> {
+pub(crate) fn respond(hub: &Hub, head_only: bool) -> Vec<u8> {
     // Every scrape must see the numbers of now, never a cache's.
     let extra = format!("Cache-Control: no-store\r\n{}", http::CSP);
-    let body = metrics.render(budget);
+    let body = hub.metrics().render(hub.budget(), hub.topic_count());
     http::response(200, CONTENT_TYPE, &extra, body.as_bytes(), head_only)
 }
 

@@ -14,7 +14,7 @@ use wshub::{Server, modes::Echo};
 const CONTENT_TYPE: &str = "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
 
 /// Every series wshub exposes, with its type.
-const SERIES: [(&str, &str); 9] = [
+const SERIES: [(&str, &str); 10] = [
     ("wshub_connections_open", "gauge"),
     ("wshub_connections_accepted_total", "counter"),
     ("wshub_received_messages_total", "counter"),
@@ -24,6 +24,7 @@ const SERIES: [(&str, &str); 9] = [
     ("wshub_clients_closed_too_slow_total", "counter"),
     ("wshub_memory_budget_used_bytes", "gauge"),
     ("wshub_memory_budget_limit_bytes", "gauge"),
+    ("wshub_topics", "gauge"),
 ];
 
 /// A metric name as the format allows: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
@@ -361,4 +362,24 @@ fn the_binary_serves_metrics_only_with_the_flag() {
             parse(body(&response)).unwrap();
         }
     }
+}
+
+#[test]
+fn the_topics_gauge_counts_rooms_with_members() {
+    let s = metrics_server().start(wshub::modes::Chat::new()).unwrap();
+    let addr = s.local_addr();
+    assert_eq!(scrape(addr)["wshub_topics"], 0.0);
+    let mut rooms: Vec<Ws> = ["lobby", "kitchen", "kitchen"]
+        .iter()
+        .map(|room| {
+            let mut ws = connect(addr, &format!("/ws?room={room}"));
+            expect(&mut ws, "welcome");
+            ws
+        })
+        .collect();
+    wait_until("two topics", || scrape(addr)["wshub_topics"] == 2.0);
+    for ws in &mut rooms {
+        assert_eq!(close_with(ws, 1000), 1000);
+    }
+    wait_until("no topics", || scrape(addr)["wshub_topics"] == 0.0);
 }

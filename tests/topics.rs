@@ -207,7 +207,9 @@ fn a_subscription_made_at_the_handshake_misses_nothing_before_on_open() {
         .unwrap();
     // The client has its 101; on_open is still waiting.
     let mut ws = connect(s.local_addr(), "/ws");
-    s.hub().publish("early", "published before on_open ran").unwrap();
+    s.hub()
+        .publish("early", "published before on_open ran")
+        .unwrap();
     go.send(()).unwrap();
     // What on_open sent comes first, then what was held for the client.
     assert_eq!(next_text(&mut ws), "opened: Ok(())");

@@ -221,10 +221,7 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
     // answered with metrics, even if the endpoint shares the path.
     if cfg.metrics && request.path() == metrics::PATH {
         let hub = &shared.hub;
-        return Route::Answer(
-            200,
-            metrics::respond(hub.metrics(), hub.budget(), head_only),
-        );
+        return Route::Answer(200, metrics::respond(hub, head_only));
     }
     if let Some(page) = &shared.www {
         if request.path() == page::SETTINGS_PATH {
