@@ -240,7 +240,7 @@ mod tests {
     fn every_series_has_help_and_type_before_one_sample() {
         let metrics = Metrics::default();
         let budget = Budget::new(1 << 20);
-        let text = metrics.render(&budget);
+        let text = metrics.render(&budget, 3);
         assert!(text.ends_with('\n'));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len() % 3, 0);
