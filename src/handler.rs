@@ -252,21 +252,18 @@ pub struct Client {
     peer: SocketAddr,
     hub: Hub,
     protocol: Option<Box<str>>,
-    /// The query of the URL it connected with, still percent-encoded.
-    query: Option<Box<str>>,
     /// Frames sent during `on_open`, before the hub knows the client; they
     /// travel with the registration so they arrive before any broadcast.
     early: RefCell<Option<Vec<(Bytes, bool)>>>,
 }
 
 impl Client {
-    pub(crate) fn new(id: ClientId, peer: SocketAddr, hub: Hub, request: &Request) -> Client {
+    pub(crate) fn new(id: ClientId, peer: SocketAddr, hub: Hub, protocol: Option<&str>) -> Client {
         Client {
             id,
             peer,
             hub,
-            protocol: request.protocol().map(Into::into),
-            query: request.query().map(Into::into),
+            protocol: protocol.map(Into::into),
             early: RefCell::new(Some(Vec::new())),
         }
     }
@@ -286,13 +283,6 @@ impl Client {
     /// [`on_open`](Handler::on_open).
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
-    }
-
-    /// The value of the first parameter called `name` in the query of the
-    /// URL the client connected with (`/ws?room=lobby`), decoded, as
-    /// [`Request::query_param`] gives it in `on_open`.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        crate::http::query_param(self.query.as_deref()?, name)
     }
 
     /// The server's hub: send to others, broadcast, close.
@@ -318,7 +308,8 @@ impl Client {
     }
 
     /// Ends this client's subscription to `topic`. A reply sent after
-    /// this comes after everything the topic delivered before it.
+    /// this comes after everything the topic delivered before it (in
+    /// `on_open`, what `on_open` sends goes first anyway).
     pub fn unsubscribe(&self, topic: &str) -> Result<()> {
         self.hub.unsubscribe(self.id, topic)
     }

@@ -53,7 +53,25 @@ impl Request {
     /// The value of the first query parameter called `name`, decoded
     /// (`+` and `%XX`). `None` if absent or not valid UTF-8.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query_param(self.query()?, name)
+        self.query()?.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode(&k.replace('+', " "))?;
+            if k == name {
+                percent_decode(&v.replace('+', " "))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether the query has a parameter called `name` (as written, not
+    /// decoded), whatever its value: with [`query_param`](Self::query_param)
+    /// it tells a value that is not valid UTF-8 from one that is absent.
+    pub fn has_query_param(&self, name: &str) -> bool {
+        self.query().is_some_and(|q| {
+            q.split('&')
+                .any(|pair| pair.split_once('=').map_or(pair, |(k, _)| k) == name)
+        })
     }
 
     /// The first header called `name` (case-insensitive), if any.
@@ -266,20 +284,6 @@ fn to_request(
         peer,
         protocol: None,
         raw,
-    })
-}
-
-/// The value of the first parameter called `name` in a query string
-/// (`a=1&b=2`, still percent-encoded), decoded (`+` and `%XX`).
-pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(&k.replace('+', " "))?;
-        if k == name {
-            percent_decode(&v.replace('+', " "))
-        } else {
-            None
-        }
     })
 }
 

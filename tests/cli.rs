@@ -312,16 +312,16 @@ fn bound_to_one_address_it_prints_that_one() {
 
 #[test]
 fn the_room_and_history_flags_reach_the_chat() {
-    let (mut child, addr, _) = start_binary(&["--max-rooms", "1", "--history", "1"]);
+    let (mut child, addr, _) = start_binary(&["--max-rooms", "0", "--history", "1"]);
     let mut a = connect(addr, "/ws");
     expect(&mut a, "welcome");
     for text in ["first", "second"] {
         a.send(text.into()).unwrap();
         expect(&mut a, "message");
     }
-    // One room: the lobby, so another is refused.
+    // No rooms besides the lobby.
     let mut other = connect(addr, "/ws?room=kitchen");
-    assert!(expect(&mut other, "error").contains("limit of 1 rooms"));
+    assert!(expect(&mut other, "error").contains("limit of 0 rooms"));
     assert_eq!(close_code(&mut other), 1013);
     // One message of history.
     let mut b = connect(addr, "/ws");

@@ -233,21 +233,26 @@ fn join_moves_a_client_with_its_name_and_nothing_of_the_old_room_follows() {
 fn room_names_and_the_room_limit_hold() {
     let s = chat(fast().max_rooms(2));
     let addr = s.local_addr();
-    // The lobby and one more.
+    // Two rooms besides the lobby.
     let (mut lobby, _, _) = enter(addr, None);
     let (mut kitchen, _, _) = enter(addr, Some("kitchen"));
+    let (_hall, _, _) = enter(addr, Some("hall"));
     say(&mut kitchen, "a line of history");
     expect(&mut kitchen, "message");
 
     // A third room: an error, then 1013 (try again later).
-    let mut third = connect(addr, "/ws?room=hall");
+    let mut third = connect(addr, "/ws?room=attic");
     assert!(expect(&mut third, "error").contains("limit"));
     assert_eq!(close_code(&mut third), 1013);
-    say(&mut lobby, "/join hall");
+    say(&mut lobby, "/join attic");
     assert!(expect(&mut lobby, "error").contains("limit"));
+    // The lobby is not one of them: it always lets people in.
+    let (_more, welcome, _) = enter(addr, None);
+    assert_eq!(field(&welcome, "room"), "lobby");
 
-    // Names visitors cannot choose are refused at the handshake.
-    for bad in ["a%20b", "%3Cb%3E", &"x".repeat(33), ""] {
+    // Names visitors cannot choose are refused at the handshake, and so
+    // are names that are not valid percent-encoded UTF-8.
+    for bad in ["a%20b", "%3Cb%3E", &"x".repeat(33), "", "%FF", "ab%"] {
         let got = try_connect(addr, &format!("/ws?room={bad}")).err();
         assert_eq!(got.as_deref(), Some("HTTP 400"), "room={bad:?}");
     }
@@ -255,18 +260,39 @@ fn room_names_and_the_room_limit_hold() {
     // An empty room that keeps history gives way to a new one, once its
     // last member's close has been handled.
     assert_eq!(close_with(&mut kitchen, 1000), 1000);
-    let mut hall = None;
+    let mut attic = None;
     wait_until("the kitchen gives way", || {
-        let mut ws = connect(addr, "/ws?room=hall");
+        let mut ws = connect(addr, "/ws?room=attic");
         let first = next_text(&mut ws);
         let entered = first.starts_with(r#"{"type":"welcome""#);
-        hall = entered.then_some(ws);
+        attic = entered.then_some(ws);
         entered
     });
-    // Now the lobby and the hall have members: no room for the kitchen.
+    // Now the hall and the attic have members: no room for the kitchen.
     let mut again = connect(addr, "/ws?room=kitchen");
     expect(&mut again, "error");
     assert_eq!(close_code(&mut again), 1013);
+
+    // Someone alone in a room without history may move at the limit: the
+    // room it leaves goes.
+    let mut attic = attic.unwrap();
+    say(&mut attic, "/join cellar");
+    let welcome = expect(&mut attic, "welcome");
+    assert_eq!(field(&welcome, "room"), "cellar");
+}
+
+#[test]
+fn no_number_of_rooms_keeps_anyone_out_of_the_lobby() {
+    let s = chat(fast().max_rooms(3));
+    let addr = s.local_addr();
+    let _crowd: Vec<_> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|room| enter(addr, Some(room)))
+        .collect();
+    let (_ws, welcome, _) = enter(addr, None);
+    assert_eq!(field(&welcome, "room"), "lobby");
+    let (_ws, welcome, _) = enter(addr, Some("lobby"));
+    assert_eq!(field(&welcome, "room"), "lobby");
 }
 
 /// Publishes probes to `topic` until `ws` hears one (its subscription is
@@ -340,8 +366,10 @@ fn broadcast_topics_isolate_and_are_bounded() {
     assert_eq!(close_code(&mut third), 1013);
     let mut plain = connect(addr, "/ws");
     assert_eq!(probe(&s, &mut plain, "topic"), WsMessage::text("probe"));
-    let got = try_connect(addr, "/ws?topic=a/b").err();
-    assert_eq!(got.as_deref(), Some("HTTP 400"));
+    for bad in ["a/b", "%FF"] {
+        let got = try_connect(addr, &format!("/ws?topic={bad}")).err();
+        assert_eq!(got.as_deref(), Some("HTTP 400"), "topic={bad:?}");
+    }
     // Once news is gone, sport fits.
     assert_eq!(close_with(c, 1000), 1000);
     wait_until("a free topic", || {

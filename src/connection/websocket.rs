@@ -96,7 +96,7 @@ pub(super) fn open(
         Some(ws_config),
     ));
 
-    let client = Client::new(id, peer, shared.hub.clone(), &request);
+    let client = Client::new(id, peer, shared.hub.clone(), request.protocol());
     info!("#{id} {peer}: WebSocket open ({})", request.path());
     let handler = &*shared.handler;
     let opened = catch_unwind(AssertUnwindSafe(|| handler.on_open(&client, &request)));

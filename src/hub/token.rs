@@ -13,7 +13,8 @@
 //!   thread must hand the token over when it is done;
 //! - a count of the thread's events still on their way to the hub that
 //!   will queue frames for this same socket (a reply that could not go
-//!   out at once, a broadcast that includes its sender). While it is not
+//!   out at once, a broadcast or publish that includes its sender), or
+//!   change what reaches it (a subscription it starts or ends). While it is not
 //!   zero, a direct write could overtake them, so the thread does not try.
 //!
 //! The rules, each kept by one function here:
@@ -87,13 +88,15 @@ impl Token {
     }
 
     /// The thread posted an event that will queue a frame for its own
-    /// socket: direct writes wait until the hub has queued it.
+    /// socket, or change its subscriptions: direct writes wait until the
+    /// hub has applied it.
     pub(super) fn sent_to_hub(&self) {
         self.0.fetch_add(IN_FLIGHT, Ordering::AcqRel);
     }
 
-    /// The hub queued (or dropped) what such an event carried. The hub
-    /// has claimed the token first, so the thread still cannot write.
+    /// The hub applied such an event. If it queued a frame, it claimed
+    /// the token first, so the thread still cannot write; if it queued
+    /// nothing, nothing waits that a direct write could overtake.
     pub(super) fn landed(&self) {
         self.0.fetch_sub(IN_FLIGHT, Ordering::AcqRel);
     }

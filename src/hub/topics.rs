@@ -16,6 +16,7 @@
 //! `SUBSCRIPTION_COST`. Both are small and always taken; they are given
 //! back as subscriptions end, at the latest when their client is removed.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
@@ -31,8 +32,8 @@ use crate::budget::Budget;
 /// A topic's own entry in the table, beside its name: the map's slot and
 /// the empty set of subscribers.
 const TOPIC_COST: usize = 96;
-/// One subscription: the id in the topic's set and the name in the
-/// client's list.
+/// One subscription: the id in the topic's set and, in the client's list,
+/// a reference to the table's copy of the name.
 const SUBSCRIPTION_COST: usize = 32;
 
 type Ids = HashSet<ClientId, BuildHasherDefault<IdHasher>>;
@@ -56,21 +57,21 @@ impl Topics {
         }
     }
 
-    /// Adds `id` to `topic`; false if it was there already.
-    fn add(&mut self, id: ClientId, topic: &Arc<str>) -> bool {
-        let ids = match self.by_name.get_mut(topic) {
-            Some(ids) => ids,
-            None => {
-                self.budget.force_take(TOPIC_COST + topic.len());
-                self.by_name.entry(topic.clone()).or_default()
-            }
-        };
+    /// Adds `id` to `topic`; the table's own copy of the name if it was
+    /// not there already, for the client's list to share.
+    fn add(&mut self, id: ClientId, topic: Arc<str>) -> Option<Arc<str>> {
+        let entry = self.by_name.entry(topic);
+        if let Entry::Vacant(vacant) = &entry {
+            self.budget.force_take(TOPIC_COST + vacant.key().len());
+        }
+        let name = entry.key().clone();
+        let ids = entry.or_default();
         let added = ids.insert(id);
         if added {
             self.budget.force_take(SUBSCRIPTION_COST);
         }
         self.count.store(self.by_name.len(), Ordering::Relaxed);
-        added
+        added.then_some(name)
     }
 
     /// Takes `id` out of `topic`, and the topic out of the table once no
@@ -101,8 +102,8 @@ impl HubThread {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
-        if self.topics.add(id, &topic) {
-            c.topics.push(topic);
+        if let Some(name) = self.topics.add(id, topic) {
+            c.topics.push(name);
         }
     }
 

@@ -2,7 +2,8 @@
 //! (`/ws?topic=NAME`); without one it is with everyone else who named
 //! none. Every message goes unchanged to the others on the same topic.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 
 use log::info;
@@ -15,12 +16,17 @@ use crate::{Accepted, Client, ClientId, CloseInfo, Error, Handler, Message, Refu
 /// take now closes its sender with 1013.
 #[derive(Debug)]
 pub struct Relay {
-    /// The clients of each named topic, to hold the number of topics to
-    /// `max_topics` (a client refused at the limit is in none).
-    /// Taken only as a client opens or closes, never per message: the
-    /// topic a message goes to comes from its sender's URL.
-    topics: Mutex<HashMap<String, HashSet<ClientId>>>,
+    members: Mutex<Members>,
     max_topics: usize,
+}
+
+#[derive(Debug, Default)]
+struct Members {
+    /// Each open client's hub topic, looked up for every message it sends:
+    /// a moment under the lock, the publish itself outside it.
+    topic: HashMap<ClientId, Arc<str>>,
+    /// How many clients each named topic has, for the limit.
+    named: HashMap<Arc<str>, usize>,
 }
 
 impl Default for Relay {
@@ -36,19 +42,20 @@ impl Relay {
         Relay::with_max_topics(names::DEFAULT_MAX_ROOMS)
     }
 
-    /// A relay allowing `max` named topics at once; a client naming one
-    /// more is closed with 1013 (try again later).
+    /// A relay allowing `max` named topics at once (0: none; clients
+    /// without a topic are always let in). A client naming one more is
+    /// closed with 1013 (try again later).
     pub fn with_max_topics(max: usize) -> Relay {
         Relay {
-            topics: Mutex::new(HashMap::new()),
+            members: Mutex::new(Members::default()),
             max_topics: max,
         }
     }
 
-    fn topics(&self) -> MutexGuard<'_, HashMap<String, HashSet<ClientId>>> {
-        // Every change is one insert or remove: a panic elsewhere leaves
-        // the map whole.
-        self.topics.lock().unwrap_or_else(|e| e.into_inner())
+    fn members(&self) -> MutexGuard<'_, Members> {
+        // Every change is an insert or a remove: a panic elsewhere leaves
+        // the maps whole.
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -63,22 +70,21 @@ fn topic_of(name: Option<&str>) -> String {
 
 impl Handler for Relay {
     fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
-        let name = request.query_param("topic");
-        if name.as_deref().is_some_and(|name| !names::valid(name)) {
-            return Err(Refusal::new(400, names::RULE));
-        }
+        let name = names::from_query(request, "topic")?;
         // Subscribed as the 101 goes out, so that a message sent once the
-        // client is open reaches it even before on_open has run (a client
-        // refused there is closed before anything reaches it).
+        // client is open reaches it even before on_open has run. A client
+        // refused in on_open is closed before anything reaches it; its
+        // subscription ends as it goes.
         Ok(Accepted::default().subscribe(topic_of(name.as_deref())))
     }
 
     fn on_open(&self, client: &Client, request: &Request) {
         let name = request.query_param("topic");
+        let topic: Arc<str> = topic_of(name.as_deref()).into();
+        let mut members = self.members();
         if let Some(name) = &name {
-            let mut topics = self.topics();
-            if !topics.contains_key(name) && topics.len() >= self.max_topics {
-                drop(topics);
+            if !members.named.contains_key(&topic) && members.named.len() >= self.max_topics {
+                drop(members);
                 info!(
                     "#{} {}: refused topic {name}: the server is at its limit of {} topics (raise it with --max-rooms)",
                     client.id(),
@@ -88,26 +94,30 @@ impl Handler for Relay {
                 let _ = client.close(1013, "too many topics, try again later");
                 return;
             }
-            topics.entry(name.clone()).or_default().insert(client.id());
+            *members.named.entry(topic.clone()).or_default() += 1;
         }
+        members.topic.insert(client.id(), topic);
     }
 
     fn on_message(&self, client: &Client, message: Message) {
-        let topic = topic_of(client.query_param("topic").as_deref());
+        // A client refused in on_open has no topic: it is closing.
+        let Some(topic) = self.members().topic.get(&client.id()).cloned() else {
+            return;
+        };
         if let Err(Error::Busy { .. }) = client.hub().publish_except(&topic, client.id(), message) {
             super::busy(client);
         }
     }
 
     fn on_close(&self, client: &Client, _close: &CloseInfo) {
-        let Some(name) = client.query_param("topic") else {
+        let mut members = self.members();
+        let Some(topic) = members.topic.remove(&client.id()) else {
             return;
         };
-        let mut topics = self.topics();
-        if let Some(ids) = topics.get_mut(&name) {
-            ids.remove(&client.id());
-            if ids.is_empty() {
-                topics.remove(&name);
+        if let Some(n) = members.named.get_mut(&topic) {
+            *n -= 1;
+            if *n == 0 {
+                members.named.remove(&topic);
             }
         }
     }

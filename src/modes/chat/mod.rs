@@ -32,10 +32,12 @@ use crate::{Accepted, Client, CloseInfo, Handler, Message, Refusal, Request};
 pub const LOBBY: &str = "lobby";
 
 /// The chat server. Its state lives under one lock, also held while a
-/// notice is handed to the hub (which never waits: see [`Hub`](crate::Hub)),
-/// so that every member of a room sees joins, renames, messages and leaves
-/// in one order, consistent with its `welcome` and history. Nothing is
-/// sent to another node or looked up while it is held.
+/// notice is handed to the hub, so that every member of a room sees joins,
+/// renames, messages and leaves in one order, consistent with its
+/// `welcome` and history. Handing over never waits for a client or for
+/// memory (see [`Hub`](crate::Hub)); it waits only if the hub's inbox is
+/// full, until the hub, which never takes this lock, has taken some.
+/// Nothing is sent to another node or looked up while it is held.
 #[derive(Debug)]
 pub struct Chat {
     state: Mutex<State>,
@@ -79,19 +81,19 @@ impl Chat {
 
     /// Keeps each room's last `count` messages, at most `bytes` bytes of
     /// them, for newcomers (0 keeps none). They are counted against the
-    /// server's memory budget; an empty room keeps its history for 10
-    /// minutes.
+    /// server's memory budget; an empty room keeps its history for at
+    /// least 10 minutes, until someone next enters a room after that.
     pub fn history(mut self, count: usize, bytes: usize) -> Chat {
         self.history = Bounds { count, bytes };
         self
     }
 
-    /// Allows at most `max` rooms at once (the lobby is one). A client
-    /// entering one more gets an `error` (and, if it was connecting, a
-    /// close with 1013); a room that is empty but keeps its history gives
-    /// way first.
+    /// Allows at most `max` rooms at once besides the lobby, which is
+    /// always open. A client entering one more gets an `error` (and, if it
+    /// was connecting, a close with 1013); a room that is empty but keeps
+    /// its history gives way first. 0 leaves only the lobby.
     pub fn max_rooms(mut self, max: usize) -> Chat {
-        self.max_rooms = max.max(1);
+        self.max_rooms = max;
         self
     }
 
@@ -148,7 +150,9 @@ impl Chat {
             let _ = client.send(error(&format!("you are in {room} already")));
             return;
         }
-        if state.open_room(room, self.max_rooms).is_err() {
+        // Moving out of a room that then goes is not one room more.
+        let max = self.max_rooms + usize::from(state.leaving_frees_a_room(client.id()));
+        if state.open_room(room, max).is_err() {
             self.refuse_room(client, room);
             let _ = client.send(error(&too_many_rooms(self.max_rooms)));
             return;
@@ -272,10 +276,7 @@ fn command<'t>(text: &'t str, word: &str) -> Option<&'t str> {
 
 impl Handler for Chat {
     fn on_handshake(&self, request: &Request) -> Result<Accepted, Refusal> {
-        match request.query_param("room") {
-            Some(room) if !names::valid(&room) => Err(Refusal::new(400, names::RULE)),
-            _ => Ok(Accepted::default()),
-        }
+        names::from_query(request, "room").map(|_| Accepted::default())
     }
 
     fn on_open(&self, client: &Client, request: &Request) {

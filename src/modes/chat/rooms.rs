@@ -3,15 +3,20 @@
 //! come and go as people name them, up to a limit.
 //!
 //! A room exists while it has members. An empty room keeps its history for
-//! `KEPT_EMPTY`, so that the last person to leave finds it on coming back
-//! (a reload, a phone that slept); its history stays counted against the
-//! memory budget meanwhile, and it counts against the room limit. When a
-//! new room would pass the limit, the room emptied longest ago gives way
-//! first. Expired rooms are swept whenever someone enters a room.
+//! at least `KEPT_EMPTY`, so that the last person to leave finds it on
+//! coming back (a reload, a phone that slept); its history stays counted
+//! against the memory budget meanwhile, and it counts against the room
+//! limit. When a new room would pass the limit, the room emptied longest
+//! ago gives way first. Expired rooms are swept whenever someone enters a
+//! room.
+//!
+//! The lobby is always open and not counted: however many rooms visitors
+//! make, a newcomer without a room always gets in.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use super::LOBBY;
 use super::history::History;
 use super::rate::Allowance;
 use crate::ClientId;
@@ -62,7 +67,8 @@ impl State {
         }
     }
 
-    /// Makes sure room `name` exists, making it if the limit allows.
+    /// Makes sure room `name` exists, making it if the limit of `max`
+    /// rooms besides the lobby allows.
     pub(super) fn open_room(&mut self, name: &str, max: usize) -> Result<(), Full> {
         let now = Instant::now();
         self.rooms.retain(|_, room| {
@@ -72,10 +78,12 @@ impl State {
         if self.rooms.contains_key(name) {
             return Ok(());
         }
-        if self.rooms.len() >= max {
+        let counted = self.rooms.len() - usize::from(self.rooms.contains_key(LOBBY));
+        if name != LOBBY && counted >= max {
             let oldest = self
                 .rooms
                 .iter()
+                .filter(|(name, _)| name.as_str() != LOBBY)
                 .filter_map(|(name, room)| Some((room.empty_since?, name)))
                 .min()
                 .map(|(_, name)| name.clone());
@@ -111,6 +119,19 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Whether the member's room goes when it leaves: it is alone in a
+    /// counted room that keeps no history. Moving it then makes no room.
+    pub(super) fn leaving_frees_a_room(&self, id: ClientId) -> bool {
+        let Some(member) = self.members.get(&id) else {
+            return false;
+        };
+        member.room != LOBBY
+            && self
+                .rooms
+                .get(&member.room)
+                .is_some_and(|r| r.members.len() == 1 && r.history.is_empty())
     }
 
     /// Moves a member to `room`, which `open_room` has made.
