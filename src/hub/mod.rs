@@ -52,7 +52,8 @@
 //! client and its one write; `outbox` is a client's queue of frames;
 //! `deadlines` are the hub's clocks; `keepalive` its ping round; `slow` its
 //! judging of clients that fall behind; `ids` the hash of its client map;
-//! `topics` the table of topics and their subscribers;
+//! `topics` the table of topics and their subscribers (and the handle's
+//! side of them); `shutdown` the hub's stop;
 //! `token` is the writer token and its rules; `socket` is the socket the
 //! hub and a connection thread share, and the thread's fast path.
 
@@ -61,6 +62,7 @@ mod deadlines;
 mod ids;
 mod keepalive;
 mod outbox;
+mod shutdown;
 mod slow;
 mod socket;
 mod thread;
@@ -70,7 +72,7 @@ mod topics;
 pub(crate) use socket::{Serving, Socket};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -203,86 +205,6 @@ impl Hub {
             frame,
             except: Some(except),
         })
-    }
-
-    /// Subscribes client `id` to `topic`. Subscribing twice is the same
-    /// as once; a client that has gone is not subscribed.
-    pub fn subscribe(&self, id: ClientId, topic: &str) -> Result<()> {
-        self.post(Event::Subscribe {
-            id,
-            topic: topic.into(),
-        })
-    }
-
-    /// Ends client `id`'s subscription to `topic`, if it has one.
-    pub fn unsubscribe(&self, id: ClientId, topic: &str) -> Result<()> {
-        self.post(Event::Unsubscribe {
-            id,
-            topic: topic.into(),
-        })
-    }
-
-    /// Sends `message` to every client subscribed to `topic`, encoded
-    /// once and shared, as [`broadcast`](Hub::broadcast) does.
-    ///
-    /// ```
-    /// use wshub::{Client, Message, Request, Server};
-    ///
-    /// // Each client subscribes to the topic named in its URL's query.
-    /// struct Topics;
-    /// impl wshub::Handler for Topics {
-    ///     fn on_open(&self, client: &Client, request: &Request) {
-    ///         let topic = request.query_param("topic").unwrap_or_default();
-    ///         let _ = client.subscribe(&topic);
-    ///         let _ = client.send("subscribed");
-    ///     }
-    ///     fn on_message(&self, _client: &Client, _message: Message) {}
-    /// }
-    ///
-    /// let running = Server::new("127.0.0.1:0").start(Topics)?;
-    /// let connect = |topic: &str| {
-    ///     let url = format!("ws://{}/ws?topic={topic}", running.local_addr());
-    ///     let (mut ws, _) = tungstenite::connect(url).expect("connect");
-    ///     assert_eq!(ws.read().expect("read").into_text().expect("text"), "subscribed");
-    ///     ws
-    /// };
-    /// let (mut news, mut sport) = (connect("news"), connect("sport"));
-    /// running.hub().publish("sport", "1-0")?;
-    /// running.hub().publish("news", "extra!")?;
-    /// assert_eq!(news.read().expect("read").into_text().expect("text"), "extra!");
-    /// assert_eq!(sport.read().expect("read").into_text().expect("text"), "1-0");
-    /// # Ok::<(), wshub::Error>(())
-    /// ```
-    pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Result<()> {
-        let frame = self.counted(message.into().encode())?;
-        self.post(Event::Publish {
-            topic: topic.into(),
-            frame,
-            except: None,
-        })
-    }
-
-    /// Sends `message` to every client subscribed to `topic` except
-    /// `except` (usually its sender).
-    pub fn publish_except(
-        &self,
-        topic: &str,
-        except: ClientId,
-        message: impl Into<Message>,
-    ) -> Result<()> {
-        let frame = self.counted(message.into().encode())?;
-        self.post(Event::Publish {
-            topic: topic.into(),
-            frame,
-            except: Some(except),
-        })
-    }
-
-    /// How many topics have at least one subscriber now (as last counted
-    /// by the hub, which applies subscriptions in order with everything
-    /// else it is told).
-    pub fn topic_count(&self) -> usize {
-        self.topic_count.load(Ordering::Relaxed)
     }
 
     /// Counts `bytes` of the program's own data against the server's

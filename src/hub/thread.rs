@@ -36,8 +36,8 @@ pub(super) struct HubThread {
     pub(super) dirty: Vec<ClientId>,
     /// Clients that have a deadline: blocked output or a pending close.
     pub(super) watched: Vec<ClientId>,
-    stopping: bool,
-    closed_at_shutdown: usize,
+    pub(super) stopping: bool,
+    pub(super) closed_at_shutdown: usize,
     /// Reused by broadcasts for the list of recipients.
     pub(super) scratch: Vec<ClientId>,
     pub(super) budget: Arc<Budget>,
@@ -337,30 +337,6 @@ impl HubThread {
             self.set_deadline(id, self.limits.close_timeout);
         } else if c.out.bytes() > self.limits.queue_bytes {
             self.judge_bytes(id);
-        }
-    }
-
-    fn begin_shutdown(&mut self) {
-        self.stopping = true;
-        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
-        for id in ids {
-            let Some(c) = self.clients.get(&id) else {
-                continue;
-            };
-            match c.phase {
-                Phase::Http => {
-                    let _ = c.socket.stream.shutdown(Shutdown::Both);
-                }
-                Phase::Open => {
-                    self.closed_at_shutdown += 1;
-                    self.close_now(id, 1001, "server shutting down");
-                }
-                // Closed with 1001 once on_open returns.
-                Phase::Opening { .. } | Phase::Closing => {}
-            }
-        }
-        for id in std::mem::take(&mut self.dirty) {
-            self.flush(id);
         }
     }
 
