@@ -1,7 +1,7 @@
 //! wshub's own page, `www/`, built into the binary, so that one file copied
 //! to another machine (or installed with `cargo install`) serves it.
 //!
-//! A fixed list rather than a build script that walks `www/`: four files
+//! A fixed list rather than a build script that walks `www/`: a few files
 //! need no build step, and the test below fails when a file is added to
 //! `www/` without being added here.
 
@@ -11,6 +11,7 @@ use crate::http;
 const FILES: &[(&str, &[u8])] = &[
     ("index.html", include_bytes!("../../www/index.html")),
     ("app.js", include_bytes!("../../www/app.js")),
+    ("view.js", include_bytes!("../../www/view.js")),
     ("style.css", include_bytes!("../../www/style.css")),
     ("favicon.svg", include_bytes!("../../www/favicon.svg")),
 ];
