@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  addLog,
   connected,
+  fits,
   freePort,
   launchBrowser,
   messages,
@@ -13,6 +15,7 @@ import {
   onlineNames,
   openPage,
   say,
+  scenario as scenarioWith,
   screenshotPath,
   startServer,
   state,
@@ -29,39 +32,7 @@ after(async () => {
   await browser?.close();
 });
 
-/**
- * Runs `body` with a server and the pages it opens; on failure saves a
- * screenshot of each page; always closes the pages and stops the server.
- */
-async function scenario(name, { mode = 'chat', port = 0 } = {}, body) {
-  const server = await startServer({ mode, port });
-  const opened = [];
-  const open = async (options) => {
-    const p = await openPage(browser, server.url, options);
-    opened.push(p);
-    return p;
-  };
-  try {
-    await body({ server, open });
-  } catch (e) {
-    for (const [i, p] of opened.entries()) {
-      await p.page.screenshot({ path: screenshotPath(`failed-${name}-${i}.png`) }).catch(() => {});
-    }
-    addLog(e, server);
-    throw e;
-  } finally {
-    for (const p of opened) await p.context.close().catch(() => {});
-    await server.stop();
-  }
-}
-
-function addLog(e, server) {
-  const extra = `\n--- server log ---\n${server.log()}`;
-  if (e && typeof e === 'object') {
-    e.message += extra;
-    if (typeof e.stack === 'string') e.stack += extra;
-  }
-}
+const scenario = (name, options, body) => scenarioWith(browser, name, options, body);
 
 describe('chat mode', () => {
   test('1. the page loads without console errors, connected, showing my name', T, () =>
@@ -315,25 +286,6 @@ describe('layout', () => {
     await say(b.page, '/nick ada');
     await waitEntry(a.page, 'li.msg', 'x'.repeat(120));
     await waitEntry(b.page, 'li.note.error', 'taken');
-  }
-
-  async function fits(page, width) {
-    const m = await page.evaluate(() => ({
-      scrollWidth: document.documentElement.scrollWidth,
-      bodyScrollWidth: document.body.scrollWidth,
-      innerWidth: window.innerWidth,
-      innerHeight: window.innerHeight,
-    }));
-    assert.ok(m.scrollWidth <= width, `scrollWidth ${m.scrollWidth} <= ${width}`);
-    assert.ok(m.bodyScrollWidth <= width, `body scrollWidth ${m.bodyScrollWidth} <= ${width}`);
-    for (const sel of ['#input', '#send', '#status', '#toggle']) {
-      assert.ok(await page.isVisible(sel), `${sel} is visible`);
-      const box = await page.locator(sel).boundingBox();
-      assert.ok(box.x >= 0 && box.x + box.width <= m.innerWidth + 0.5, `${sel} fits across: ${JSON.stringify(box)}`);
-      assert.ok(box.y >= 0 && box.y + box.height <= m.innerHeight + 0.5, `${sel} is on screen: ${JSON.stringify(box)}`);
-    }
-    const sendBox = await page.locator('#send').boundingBox();
-    assert.ok(sendBox.width >= 44 && sendBox.height >= 36, 'Send is a comfortable target');
   }
 
   test('8+9. phone (390x844): nothing overflows, input and Send visible; screenshots', T, () =>

@@ -1,6 +1,7 @@
 // Helpers for the browser tests: the real wshub binary on a loopback port,
 // and Debian's Chromium driven by playwright-core. Every wait is bounded.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -153,9 +154,11 @@ export async function launchBrowser() {
 
 /**
  * A fresh browser context and page at `url`. `problems` collects console
- * errors, page errors and failed requests.
+ * errors, page errors and failed requests. `init`, if given, is a function
+ * that runs in the page before its own scripts; the other options are the
+ * context's.
  */
-export async function openPage(browser, url, options = {}) {
+export async function openPage(browser, url, { init, ...options } = {}) {
   const context = await browser.newContext({
     viewport: { width: 1280, height: 800 },
     // The test certificate is self-signed: accept it (and nothing changes
@@ -164,6 +167,7 @@ export async function openPage(browser, url, options = {}) {
     ...options,
   });
   context.setDefaultTimeout(WAIT);
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   const problems = [];
   page.on('console', (msg) => {
@@ -237,4 +241,65 @@ export async function onlineNames(page) {
 export function screenshotPath(name) {
   mkdirSync(OUT, { recursive: true });
   return path.join(OUT, name);
+}
+
+/** Adds the server's log to a failure's message and stack. */
+export function addLog(e, server) {
+  const extra = `\n--- server log ---\n${server.log()}`;
+  if (e && typeof e === 'object') {
+    e.message += extra;
+    if (typeof e.stack === 'string') e.stack += extra;
+  }
+}
+
+/**
+ * Runs `body` with a server (`mode`, `port`, extra `args`) and the pages it
+ * opens: `open(options, path)` opens `path` (say `?room=kitchen`) on it.
+ * On failure saves a screenshot of each page as `failed-NAME-I.png`;
+ * always closes the pages and stops the server.
+ */
+export async function scenario(browser, name, { mode = 'chat', port = 0, args = [] } = {}, body) {
+  const server = await startServer({ mode, port, args });
+  const opened = [];
+  const open = async (options, path = '') => {
+    const p = await openPage(browser, server.url + path, options);
+    opened.push(p);
+    return p;
+  };
+  try {
+    await body({ server, open });
+  } catch (e) {
+    for (const [i, p] of opened.entries()) {
+      await p.page.screenshot({ path: screenshotPath(`failed-${name}-${i}.png`) }).catch(() => {});
+    }
+    addLog(e, server);
+    throw e;
+  } finally {
+    for (const p of opened) await p.context.close().catch(() => {});
+    await server.stop();
+  }
+}
+
+/**
+ * Asserts that the page fits `width`: nothing scrolls sideways, and the
+ * input, Send, the status and the toggle are on screen, Send a comfortable
+ * target.
+ */
+export async function fits(page, width) {
+  const m = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    bodyScrollWidth: document.body.scrollWidth,
+    innerWidth: window.innerWidth,
+    innerHeight: window.innerHeight,
+  }));
+  assert.ok(m.scrollWidth <= width, `scrollWidth ${m.scrollWidth} <= ${width}`);
+  assert.ok(m.bodyScrollWidth <= width, `body scrollWidth ${m.bodyScrollWidth} <= ${width}`);
+  for (const sel of ['#input', '#send', '#status', '#toggle']) {
+    assert.ok(await page.isVisible(sel), `${sel} is visible`);
+    const box = await page.locator(sel).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= m.innerWidth + 0.5, `${sel} fits across: ${JSON.stringify(box)}`);
+    assert.ok(box.y >= 0 && box.y + box.height <= m.innerHeight + 0.5, `${sel} is on screen: ${JSON.stringify(box)}`);
+  }
+  const sendBox = await page.locator('#send').boundingBox();
+  assert.ok(sendBox.width >= 44 && sendBox.height >= 36, 'Send is a comfortable target');
 }
