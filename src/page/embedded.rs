@@ -11,6 +11,7 @@ use crate::http;
 const FILES: &[(&str, &[u8])] = &[
     ("index.html", include_bytes!("../../www/index.html")),
     ("app.js", include_bytes!("../../www/app.js")),
+    ("rooms.js", include_bytes!("../../www/rooms.js")),
     ("view.js", include_bytes!("../../www/view.js")),
     ("style.css", include_bytes!("../../www/style.css")),
     ("favicon.svg", include_bytes!("../../www/favicon.svg")),
