@@ -10,7 +10,6 @@ mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::Child;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -31,7 +30,8 @@ const MIB: usize = 1 << 20;
 
 /// The binary, started with `args`, and the address it serves.
 struct Binary {
-    child: Child,
+    /// Killed when dropped.
+    child: common::Binary,
     addr: SocketAddr,
 }
 
@@ -49,13 +49,6 @@ impl Binary {
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
             .unwrap_or(0)
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -271,7 +271,7 @@ pub fn raw_close_code(s: &mut impl Read) -> u16 {
 /// Starts the `wshub` binary on a free port, run from the project folder
 /// with `RUST_LOG=warn`; returns it, its address (read from the start
 /// line) and that line.
-pub fn start_binary(args: &[&str]) -> (Child, SocketAddr, String) {
+pub fn start_binary(args: &[&str]) -> (Binary, SocketAddr, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wshub"))
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
@@ -292,7 +292,33 @@ pub fn start_binary(args: &[&str]) -> (Child, SocketAddr, String) {
         .split('/')
         .next()
         .unwrap();
-    (child, url.parse().unwrap(), line)
+    (Binary(child), url.parse().unwrap(), line)
+}
+
+/// A server process that is killed when dropped, so that a failing test
+/// (which unwinds past its own `kill`) leaves no server behind.
+pub struct Binary(pub Child);
+
+impl std::ops::Deref for Binary {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Binary {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// A fresh directory under the system's temp directory, removed on drop.
