@@ -851,7 +851,7 @@ fn fanout_runs(
     plan: Plan,
     runs: usize,
 ) -> Vec<Run> {
-    let mut set = match scenarios::Fanout::open(server, subs) {
+    let mut set = match scenarios::Fanout::open(server, subs, &[None]) {
         Ok(set) => set,
         Err(e) => {
             let mut r = Run::default();
