@@ -528,6 +528,21 @@ impl Suite {
         }
     }
 
+    /// Says so under the line when the generator's CPU, not the server's,
+    /// may have set a figure (the TLS and topics lines).
+    fn generator_bound(&mut self, label: &str, r: &Run) {
+        if !self.opts.smoke && r.gen_cpu >= 0.9 {
+            let what = format!(
+                "wshub {label}: the generator used {:.0}% of its CPU (server {:.0}%): the figure \
+                 may be the generator's limit",
+                r.gen_cpu * 100.0,
+                r.server_cpu * 100.0
+            );
+            self.pending.push(what.clone());
+            self.notes.push(what);
+        }
+    }
+
     fn smoke_or<T>(&self, smoke: T, full: T) -> T {
         if self.opts.smoke { smoke } else { full }
     }
