@@ -561,7 +561,18 @@ impl<'a> Fanout<'a> {
                             );
                         }
                     }
-                    OP_BINARY => failed = Some("the publisher got a message".into()),
+                    OP_BINARY => {
+                        // One publisher per topic: whatever it gets is
+                        // another topic's (or its own message back).
+                        let p = c.payload(&f);
+                        let topic = p
+                            .get(16..20)
+                            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+                        failed = Some(match topic.and_then(|t| self.topics.get(t)) {
+                            Some(t) => format!("got a message of topic {}", t.name),
+                            None => "got a message".into(),
+                        });
+                    }
                     OP_PING => c.pong(&f, IO_TIMEOUT),
                     OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
                     op => failed = Some(format!("unexpected frame, opcode {op}")),
