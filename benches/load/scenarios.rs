@@ -635,9 +635,9 @@ impl<'a> Fanout<'a> {
                 stopped_at = Some(now);
             }
             if stopped_at.is_none() {
-                for t in 0..k {
+                for (t, first) in first.iter().enumerate() {
                     let topic = &mut self.topics[t];
-                    let left = plan.count - (topic.sent - first[t]);
+                    let left = plan.count - (topic.sent - first);
                     let room = (topic.acked + w - topic.sent).min(left);
                     if room == 0 {
                         continue;
