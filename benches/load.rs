@@ -36,6 +36,12 @@
 //!   wshub serving wss://, each beside wshub serving ws:// in the same
 //!   scenario, and the ratio tls/plain (`load/tls.rs`; the yardsticks
 //!   speak no TLS);
+//! - topics: in broadcast mode with topics (`/ws?topic=NAME`), fan-out to
+//!   1,000 subscribers spread over 10 topics (100 each, a publisher each,
+//!   publishing at once) beside 1,000 on one topic (one publisher), with
+//!   the same deliveries: each set's deliveries/s and latency, and the
+//!   ratio ten topics / one; nothing may be lost or reordered, and a
+//!   message of another topic is an error (`load/topics.rs`);
 //! - hostile (not in the smoke test): 40 clients each sending
 //!   one 15 MiB message in 1 MiB fragments and never reading, in echo mode
 //!   with the default flags and with `--max-message 16M`; then, in
@@ -49,7 +55,7 @@
 //! in echo, fan-out and connect, in turn with the others, and adds its
 //! column and the ratio now/before (before/after figures from one run).
 //!
-//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,tls,hostile`;
+//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,tls,topics,hostile`;
 //! `--window N` (the small fan-out window, default 64);
 //! `--simple-timeout-ms N` (the simple broadcast's read timeout, default 10);
 //! `--queue N` (wshub's `--queue` in fan-out; by default one that holds
@@ -68,6 +74,8 @@ mod scenarios;
 mod server;
 #[path = "load/tls.rs"]
 mod tls;
+#[path = "load/topics.rs"]
+mod topics;
 #[path = "load/util.rs"]
 mod util;
 #[path = "load/ws.rs"]
@@ -275,6 +283,19 @@ fn main() -> ExitCode {
         opts.queue
             .map_or("max(1024, W + 64)".to_string(), |q| q.to_string())
     );
+    if opts.wants("topics") {
+        println!(
+            "topics N wW: N subscribers on 10 topics (a publisher each) beside N on one topic \
+             (one publisher), the same messages per publisher ({}), at most W in flight per \
+             topic, both sets open at once and their runs alternated{}",
+            topics::messages(opts.smoke),
+            if opts.smoke {
+                ""
+            } else {
+                "; medians of 3 runs"
+            }
+        );
+    }
     if !opts.smoke {
         println!(
             "echo and fan-out: medians of 3 runs of 3 s; connect: of 3 runs of 2 s; \
@@ -305,13 +326,14 @@ fn main() -> ExitCode {
         },
     };
     type Scenario = fn(&mut Suite) -> Result<(), String>;
-    let scenarios: [(&str, Scenario); 7] = [
+    let scenarios: [(&str, Scenario); 8] = [
         ("start", start),
         ("echo", echo),
         ("fanout", fanout),
         ("idle", idle),
         ("connect", connect),
         ("tls", tls::scenario),
+        ("topics", topics::scenario),
         ("hostile", hostile),
     ];
     for (name, run) in scenarios {
@@ -525,6 +547,21 @@ impl Suite {
             } else {
                 self.simple_problem(f);
             }
+        }
+    }
+
+    /// Says so under the line when the generator's CPU, not the server's,
+    /// may have set a figure (the TLS and topics lines).
+    fn generator_bound(&mut self, label: &str, r: &Run) {
+        if !self.opts.smoke && r.gen_cpu >= 0.9 {
+            let what = format!(
+                "wshub {label}: the generator used {:.0}% of its CPU (server {:.0}%): the figure \
+                 may be the generator's limit",
+                r.gen_cpu * 100.0,
+                r.server_cpu * 100.0
+            );
+            self.pending.push(what.clone());
+            self.notes.push(what);
         }
     }
 
@@ -851,7 +888,7 @@ fn fanout_runs(
     plan: Plan,
     runs: usize,
 ) -> Vec<Run> {
-    let mut set = match scenarios::Fanout::open(server, subs) {
+    let mut set = match scenarios::Fanout::open(server, subs, &[None]) {
         Ok(set) => set,
         Err(e) => {
             let mut r = Run::default();

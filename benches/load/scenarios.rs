@@ -73,9 +73,23 @@ impl CpuMark {
 /// Opening connections gives up after this long in all.
 const OPEN_LIMIT: Duration = Duration::from_secs(60);
 
-/// Opens `n` WebSocket connections one after the other (over TLS to a
-/// server started with TLS).
+/// The endpoint every connection upgrades on, when no topic is named.
+pub const PATH: &str = "/ws";
+
+/// Opens `n` WebSocket connections to [`PATH`] one after the other (over
+/// TLS to a server started with TLS).
 pub fn open(server: &ServerProc, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
+    open_at(server, n, seed, |_| PATH.to_string())
+}
+
+/// Opens `n` WebSocket connections one after the other, connection `i`
+/// upgrading on `path(i)` (`/ws?topic=NAME`, say).
+pub fn open_at(
+    server: &ServerProc,
+    n: usize,
+    seed: u64,
+    path: impl Fn(usize) -> String,
+) -> Result<Vec<Conn>, String> {
     let mut conns = Vec::with_capacity(n);
     let started = Instant::now();
     for i in 0..n {
@@ -87,6 +101,7 @@ pub fn open(server: &ServerProc, n: usize, seed: u64) -> Result<Vec<Conn>, Strin
         let conn = ws::connect(
             server.addr,
             server.tls.as_ref(),
+            &path(i),
             seed + i as u64,
             IO_TIMEOUT,
         )
@@ -323,60 +338,114 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
 /// the server.
 const PROBE: u64 = u64::MAX;
 
-/// How long after the publisher stops every message must have reached
+/// How long after the publishers stop every message must have reached
 /// every subscriber.
 const DRAIN: u64 = 10 * SEC;
 
-/// Fan-out: one publisher and `subs` subscribers on a server in broadcast
-/// mode, opened once for several runs. Each 64-byte payload holds a
-/// sequence number (continuing across runs) and the send time.
+/// Where a fan-out's subscribers are: on one topic or several, each named
+/// in the URL (`/ws?topic=NAME`) or, for `None`, the one of those who name
+/// none (`/ws`).
+pub type Topics<'t> = &'t [Option<&'t str>];
+
+/// The endpoint's path for a topic: `/ws?topic=NAME`, or `/ws` for `None`.
+pub fn topic_path(name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{PATH}?topic={name}"),
+        None => PATH.to_string(),
+    }
+}
+
+/// Fan-out: subscribers spread evenly over one or more topics (subscriber
+/// `i` on topic `i % topics`), and one publisher per topic, on a server in
+/// broadcast mode, opened once for several runs. Each 64-byte payload
+/// holds a sequence number (its topic's, continuing across runs), the send
+/// time and the topic's index, so that a subscriber can tell a message of
+/// another topic from its own.
 pub struct Fanout<'a> {
     server: &'a ServerProc,
     subs: usize,
-    /// Subscribers, then the publisher.
+    /// Subscribers, then the publishers in the order of their topics.
     conns: Vec<Conn>,
     ep: Epoll,
     dead: Vec<bool>,
-    /// Per subscriber, the next sequence number expected.
+    topics: Vec<Topic>,
+    /// Per subscriber, the next sequence number expected from its topic.
     next: Vec<u64>,
-    /// Messages sent so far: sequence numbers `0..sent`.
-    sent: u64,
-    /// Messages every subscriber has received: `0..acked`.
-    acked: u64,
     events: Vec<libc::epoll_event>,
     tokens: Vec<u64>,
 }
 
-fn fan_payload(out: &mut Vec<u8>, seq: u64) {
+/// A topic of a fan-out set and its publisher's progress.
+struct Topic {
+    /// As errors name it.
+    name: String,
+    subs: usize,
+    /// Messages its publisher sent so far: sequence numbers `0..sent`.
+    sent: u64,
+    /// Messages every subscriber of the topic has received: `0..acked`.
+    acked: u64,
+}
+
+fn fan_payload(out: &mut Vec<u8>, topic: usize, seq: u64) {
     let mut p = [0x5au8; 64];
     p[..8].copy_from_slice(&seq.to_le_bytes());
     p[8..16].copy_from_slice(&now_ns().to_le_bytes());
+    p[16..20].copy_from_slice(&(topic as u32).to_le_bytes());
     ws::encode(out, OP_BINARY, &p);
 }
 
-/// What a subscriber's socket had for us.
+/// What a subscriber's socket had for us (always of its own topic: one of
+/// another topic is an error).
 enum Got {
-    Message { seq: u64, sent_at: u64 },
+    Message {
+        topic: usize,
+        seq: u64,
+        sent_at: u64,
+    },
     Probe,
 }
 
 impl<'a> Fanout<'a> {
-    /// Opens the connections, then sends probes from the publisher until
+    /// Opens the connections, then sends probes from every publisher until
     /// every subscriber has received one (so every subscriber is known to
     /// the server before the first counted message).
-    pub fn open(server: &'a ServerProc, subs: usize) -> Result<Fanout<'a>, String> {
-        util::trace(format_args!("{} fan-out {subs}: opening", server.name));
-        let conns = open(server, subs + 1, 1_000_000)?;
+    pub fn open(
+        server: &'a ServerProc,
+        subs: usize,
+        topics: Topics<'_>,
+    ) -> Result<Fanout<'a>, String> {
+        let k = topics.len();
+        if k == 0 || subs < k {
+            return Err(format!("{subs} subscribers cannot fill {k} topic(s)"));
+        }
+        let desc = if k == 1 {
+            format!("{subs}")
+        } else {
+            format!("{subs} on {k} topics")
+        };
+        util::trace(format_args!("{} fan-out {desc}: opening", server.name));
+        // Subscriber i on topic i % k, then publisher t on topic t.
+        let conns = open_at(server, subs + k, 1_000_000, |i| {
+            topic_path(topics[if i < subs { i % k } else { i - subs }])
+        })?;
         let ep = register(&conns)?;
         let mut f = Fanout {
             server,
             subs,
             conns,
             ep,
-            dead: vec![false; subs + 1],
+            dead: vec![false; subs + k],
+            topics: topics
+                .iter()
+                .enumerate()
+                .map(|(t, name)| Topic {
+                    name: name.map_or_else(|| "(none)".to_string(), str::to_string),
+                    subs: (t..subs).step_by(k).count(),
+                    sent: 0,
+                    acked: 0,
+                })
+                .collect(),
             next: vec![0; subs],
-            sent: 0,
-            acked: 0,
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 2048],
             tokens: Vec::new(),
         };
@@ -394,9 +463,11 @@ impl<'a> Fanout<'a> {
                 ));
             }
             if now - last_probe >= 20 * MS {
-                out.clear();
-                fan_payload(&mut out, PROBE);
-                f.publish(&out)?;
+                for t in 0..k {
+                    out.clear();
+                    fan_payload(&mut out, t, PROBE);
+                    f.publish(t, &out)?;
+                }
                 last_probe = now;
             }
             f.poll(&mut errors, |i, got| {
@@ -410,23 +481,26 @@ impl<'a> Fanout<'a> {
             }
         }
         util::trace(format_args!(
-            "{} fan-out {subs}: all subscribed",
+            "{} fan-out {desc}: all subscribed",
             server.name
         ));
         Ok(f)
     }
 
-    fn publish(&mut self, bytes: &[u8]) -> Result<(), String> {
+    /// Sends `bytes` from topic `t`'s publisher.
+    fn publish(&mut self, t: usize, bytes: &[u8]) -> Result<(), String> {
         let deadline = Instant::now() + IO_TIMEOUT;
-        self.conns[self.subs]
+        self.conns[self.subs + t]
             .send(bytes, deadline)
-            .map_err(|e| format!("publisher: send: {e}"))
+            .map_err(|e| format!("publisher of topic {}: send: {e}", self.topics[t].name))
     }
 
     /// Waits up to 10 ms for input and hands each message to `seen` with
-    /// the subscriber's index; protocol trouble goes to `errors`.
+    /// the subscriber's index; protocol trouble, and a message of another
+    /// topic than the subscriber's, go to `errors`.
     fn poll(&mut self, errors: &mut Errors, mut seen: impl FnMut(usize, Got)) {
         self.ep.wait(&mut self.events, &mut self.tokens, 10);
+        let k = self.topics.len();
         for &t in &self.tokens {
             let i = t as usize;
             if self.dead[i] {
@@ -457,23 +531,58 @@ impl<'a> Fanout<'a> {
                         }
                         let seq = u64::from_le_bytes(p[..8].try_into().expect("8 bytes"));
                         let sent_at = u64::from_le_bytes(p[8..16].try_into().expect("8 bytes"));
-                        if seq == PROBE {
+                        let topic =
+                            u32::from_le_bytes(p[16..20].try_into().expect("4 bytes")) as usize;
+                        if topic >= k {
+                            failed = Some(format!("a message of unknown topic #{topic}"));
+                        } else if topic != i % k {
+                            failed = Some(format!(
+                                "a message of another topic: {} (message {}) on topic {}",
+                                self.topics[topic].name,
+                                if seq == PROBE {
+                                    "probe".to_string()
+                                } else {
+                                    seq.to_string()
+                                },
+                                self.topics[i % k].name
+                            ));
+                        } else if seq == PROBE {
                             seen(i, Got::Probe);
-                        } else if seq >= self.sent {
+                        } else if seq >= self.topics[topic].sent {
                             failed = Some(format!("message {seq} was never sent"));
                         } else {
-                            seen(i, Got::Message { seq, sent_at });
+                            seen(
+                                i,
+                                Got::Message {
+                                    topic,
+                                    seq,
+                                    sent_at,
+                                },
+                            );
                         }
                     }
-                    OP_BINARY => failed = Some("the publisher got its own message".into()),
+                    OP_BINARY => {
+                        // One publisher per topic: whatever it gets is
+                        // another topic's (or its own message back).
+                        let p = c.payload(&f);
+                        let topic = p
+                            .get(16..20)
+                            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+                        failed = Some(match topic.and_then(|t| self.topics.get(t)) {
+                            Some(t) => format!("got a message of topic {}", t.name),
+                            None => "got a message".into(),
+                        });
+                    }
                     OP_PING => c.pong(&f, IO_TIMEOUT),
                     OP_CLOSE => failed = Some(ws::describe_close(c.payload(&f))),
                     op => failed = Some(format!("unexpected frame, opcode {op}")),
                 }
             }
             if let Some(e) = failed {
-                let who = if i == self.subs {
-                    "publisher".to_string()
+                let who = if i >= self.subs {
+                    format!("publisher of topic {}", self.topics[i - self.subs].name)
+                } else if k > 1 {
+                    format!("subscriber {i} (topic {})", self.topics[i % k].name)
                 } else {
                     format!("subscriber {i}")
                 };
@@ -484,19 +593,25 @@ impl<'a> Fanout<'a> {
         }
     }
 
-    /// One run: the publisher keeps at most `window` messages not yet
-    /// received by every subscriber, for `plan`'s time or count; then
-    /// every message must reach every subscriber within 10 s.
+    /// One run: each publisher keeps at most `window` messages not yet
+    /// received by every subscriber of its topic, for `plan`'s time or
+    /// count (of messages per publisher); then every message must reach
+    /// every subscriber of its topic within 10 s. The publishers take
+    /// turns on this one thread, each sending what its window allows, so
+    /// that the server reads them all at once.
     pub fn run(&mut self, window: usize, plan: Plan) -> Run {
         let mut run = Run::default();
-        let subs = self.subs;
         if self.dead.iter().any(|d| *d) {
             run.errors.add("a connection was lost in an earlier run");
             return run;
         }
+        let k = self.topics.len();
         let w = window as u64;
-        let first = self.sent;
-        let mut ring = vec![0u32; window]; // deliveries of each message in flight
+        let first: Vec<u64> = self.topics.iter().map(|t| t.sent).collect();
+        let subs_of: Vec<usize> = self.topics.iter().map(|t| t.subs).collect();
+        // Per topic, the deliveries of each message in flight.
+        let mut rings = vec![vec![0u32; window]; k];
+        let mut acked = vec![0u64; k];
         let mut delivered = 0u64;
         let mut samples = Vec::with_capacity(1 << 22);
         let mut out = Vec::with_capacity(window * 72);
@@ -506,37 +621,50 @@ impl<'a> Fanout<'a> {
         let mut window_end = end;
         let mut stopped_at = None;
         let mut errors = Errors::default();
-        loop {
+        'run: loop {
             let now = now_ns();
             if mark.is_none() && now >= warm {
                 mark = Some(CpuMark::take(self.server));
             }
-            let count_done = self.sent - first >= plan.count;
+            let count_done = self
+                .topics
+                .iter()
+                .zip(&first)
+                .all(|(t, f)| t.sent - f >= plan.count);
             if (now >= end || count_done) && stopped_at.is_none() {
                 stopped_at = Some(now);
             }
-            if stopped_at.is_none() && self.sent < self.acked + w {
-                out.clear();
-                let room = (self.acked + w - self.sent).min(plan.count - (self.sent - first));
-                for _ in 0..room {
-                    fan_payload(&mut out, self.sent);
-                    self.sent += 1;
-                }
-                if let Err(e) = self.publish(&out) {
-                    errors.add(e);
-                    break;
+            if stopped_at.is_none() {
+                for (t, first) in first.iter().enumerate() {
+                    let topic = &mut self.topics[t];
+                    let left = plan.count - (topic.sent - first);
+                    let room = (topic.acked + w - topic.sent).min(left);
+                    if room == 0 {
+                        continue;
+                    }
+                    out.clear();
+                    for seq in topic.sent..topic.sent + room {
+                        fan_payload(&mut out, t, seq);
+                    }
+                    topic.sent += room;
+                    if let Err(e) = self.publish(t, &out) {
+                        errors.add(e);
+                        break 'run;
+                    }
                 }
             }
             if let Some(at) = stopped_at {
-                if self.acked == self.sent {
-                    window_end = at.min(end);
+                let missing: u64 = self.topics.iter().map(|t| t.sent - t.acked).sum();
+                if missing == 0 {
+                    // The last delivery (or the window's end, whichever
+                    // came first) ends the measured time.
+                    window_end = now.min(end);
                     break;
                 }
                 if now >= at + DRAIN {
                     errors.add(format!(
-                        "{} message(s) not received by every subscriber within {} s after the \
-                         publisher stopped",
-                        self.sent - self.acked,
+                        "{missing} message(s) not received by every subscriber of their topic \
+                         within {} s after the publishers stopped",
                         DRAIN / SEC
                     ));
                     break;
@@ -545,15 +673,22 @@ impl<'a> Fanout<'a> {
             if errors.count > 0 {
                 break;
             }
-            let acked = self.acked;
+            for (a, t) in acked.iter_mut().zip(&self.topics) {
+                *a = t.acked;
+            }
             let mut next = std::mem::take(&mut self.next);
             let mut ooo = 0;
             self.poll(&mut errors, |i, got| {
-                let Got::Message { seq, sent_at } = got else {
+                let Got::Message {
+                    topic,
+                    seq,
+                    sent_at,
+                } = got
+                else {
                     return;
                 };
                 let now = now_ns();
-                if seq < first {
+                if seq < first[topic] {
                     // Given up on in an earlier run: not counted again.
                     next[i] = next[i].max(seq + 1);
                     return;
@@ -567,32 +702,48 @@ impl<'a> Fanout<'a> {
                     run.ops += 1;
                     samples.push(now.saturating_sub(sent_at));
                 }
-                if seq >= acked && seq < acked + w {
-                    ring[(seq % w) as usize] += 1;
+                if seq >= acked[topic] && seq < acked[topic] + w {
+                    rings[topic][(seq % w) as usize] += 1;
                 }
             });
             self.next = next;
             run.out_of_order += ooo;
-            while self.acked < self.sent && ring[(self.acked % w) as usize] as usize == subs {
-                ring[(self.acked % w) as usize] = 0;
-                self.acked += 1;
+            for ((topic, ring), subs) in self.topics.iter_mut().zip(&mut rings).zip(&subs_of) {
+                while topic.acked < topic.sent && ring[(topic.acked % w) as usize] as usize == *subs
+                {
+                    ring[(topic.acked % w) as usize] = 0;
+                    topic.acked += 1;
+                }
             }
         }
         if let Some(m) = &mark {
             (run.server_cpu, run.gen_cpu) = m.shares(self.server);
         }
         run.rate = run.ops as f64 * SEC as f64 / window_end.saturating_sub(warm).max(1) as f64;
-        run.lost = ((self.sent - first) * subs as u64).saturating_sub(delivered);
+        let expected: u64 = self
+            .topics
+            .iter()
+            .zip(&first)
+            .map(|(t, f)| (t.sent - f) * t.subs as u64)
+            .sum();
+        run.lost = expected.saturating_sub(delivered);
         (run.p50_ns, run.p99_ns) = latencies(samples);
         run.errors = errors;
         util::trace(format_args!(
-            "{} fan-out {subs}: {} sent, {delivered} delivered",
+            "{} fan-out {} on {k} topic(s): {} sent, {delivered} delivered",
             self.server.name,
-            self.sent - first
+            self.subs,
+            self.topics
+                .iter()
+                .zip(&first)
+                .map(|(t, f)| t.sent - f)
+                .sum::<u64>()
         ));
         // Later runs start from a clean slate: whatever is missing now is
         // counted as lost here and no longer waited for.
-        self.acked = self.sent;
+        for t in &mut self.topics {
+            t.acked = t.sent;
+        }
         run
     }
 
@@ -661,7 +812,7 @@ pub fn idle(server: &ServerProc, n: usize, cpu_window: Duration) -> Idle {
                             .add(format!("gave up opening connections after {OPEN_LIMIT:?}"));
                         break;
                     }
-                    match ws::connect(addr, tls, 5_000_000 + i as u64, IO_TIMEOUT) {
+                    match ws::connect(addr, tls, PATH, 5_000_000 + i as u64, IO_TIMEOUT) {
                         Ok(conn) if conn.pending() == 0 => mine.push(conn),
                         Ok(_) => errors
                             .lock()
@@ -789,7 +940,7 @@ pub fn connect(server: &ServerProc, clients: usize, plan: Plan) -> Run {
 /// One connection's life; returns the time from connect to the 101.
 fn cycle(addr: SocketAddr, seed: u64) -> Result<u64, String> {
     let t0 = now_ns();
-    let (stream, rest) = ws::handshake(addr, seed, IO_TIMEOUT)?;
+    let (stream, rest) = ws::handshake(addr, PATH, seed, IO_TIMEOUT)?;
     let handshake = now_ns() - t0;
     let mut frame = Vec::new();
     ws::encode(&mut frame, OP_CLOSE, &1000u16.to_be_bytes());

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::scenarios::{self, Run};
+use crate::scenarios;
 use crate::server::ServerProc;
 use crate::util::{self, Errors, size};
 use crate::ws::Conn;
@@ -83,21 +83,6 @@ pub fn scenario(suite: &mut Suite) -> Result<(), String> {
     echo(suite, &cert)?;
     fanout(suite, &cert)?;
     idle(suite, &cert)
-}
-
-/// Says so under the line when the generator's CPU, not the server's,
-/// may have set a TLS figure.
-fn generator_bound(suite: &mut Suite, label: &str, r: &Run) {
-    if !suite.opts.smoke && r.gen_cpu >= 0.9 {
-        let what = format!(
-            "wshub {label}: the generator used {:.0}% of its CPU (server {:.0}%): the figure \
-             may be the generator's limit",
-            r.gen_cpu * 100.0,
-            r.server_cpu * 100.0
-        );
-        suite.pending.push(what.clone());
-        suite.notes.push(what);
-    }
 }
 
 /// What two connections negotiate (the second may resume the first's
@@ -154,7 +139,7 @@ fn echo(suite: &mut Suite, cert: &BenchCert) -> Result<(), String> {
         let label = format!("tls echo {n:>3} client{}", if n == 1 { "" } else { "s" });
         suite.check("wshub", &label, &t_sum);
         suite.check("wshub", &format!("{label} (plain)"), &p_sum);
-        generator_bound(suite, &label, &t_sum);
+        suite.generator_bound(&label, &t_sum);
         let text = format!(
             "{label:<LABEL$}wshub-tls {} {} | plain {} {} | tls/plain {}",
             rate(&t_sum, "rt/s"),
@@ -192,7 +177,7 @@ fn fanout(suite: &mut Suite, cert: &BenchCert) -> Result<(), String> {
         let label = format!("tls fan-out {n:>4} w{window}");
         suite.check("wshub", &label, &t_sum);
         suite.check("wshub", &format!("{label} (plain)"), &p_sum);
-        generator_bound(suite, &label, &t_sum);
+        suite.generator_bound(&label, &t_sum);
         let text = format!(
             "{label:<LABEL$}wshub-tls {} | plain {} | tls/plain {}",
             delivered(&t_sum),

@@ -103,16 +103,17 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Connects and completes the WebSocket upgrade on `/ws`. Returns the
-/// socket (blocking, with `timeout` on reads and writes) and any bytes read
-/// past the response head.
+/// Connects and completes the WebSocket upgrade on `path` (`/ws`, or
+/// `/ws?topic=NAME`). Returns the socket (blocking, with `timeout` on reads
+/// and writes) and any bytes read past the response head.
 pub fn handshake(
     addr: SocketAddr,
+    path: &str,
     seed: u64,
     timeout: Duration,
 ) -> Result<(TcpStream, Vec<u8>), String> {
     let stream = tcp_connect(addr, timeout)?;
-    let rest = upgrade(&mut &stream, addr, seed)?;
+    let rest = upgrade(&mut &stream, addr, path, seed)?;
     Ok((stream, rest))
 }
 
@@ -122,6 +123,7 @@ pub fn handshake(
 pub fn handshake_tls(
     addr: SocketAddr,
     config: &Arc<ClientConfig>,
+    path: &str,
     seed: u64,
     timeout: Duration,
 ) -> Result<Conn, String> {
@@ -134,22 +136,28 @@ pub fn handshake_tls(
             .map_err(|e| format!("TLS handshake: {e}"))?;
     }
     let mut sock = &stream;
-    let rest = upgrade(&mut rustls::Stream::new(&mut tls, &mut sock), addr, seed)?;
+    let rest = upgrade(
+        &mut rustls::Stream::new(&mut tls, &mut sock),
+        addr,
+        path,
+        seed,
+    )?;
     let mut conn = Conn::new(stream, rest);
     conn.tls = Some(Box::new(tls));
     Ok(conn)
 }
 
-/// Connects, plain or over TLS when `tls` is given.
+/// Connects to `path`, plain or over TLS when `tls` is given.
 pub fn connect(
     addr: SocketAddr,
     tls: Option<&Arc<ClientConfig>>,
+    path: &str,
     seed: u64,
     timeout: Duration,
 ) -> Result<Conn, String> {
     match tls {
-        None => handshake(addr, seed, timeout).map(|(stream, rest)| Conn::new(stream, rest)),
-        Some(config) => handshake_tls(addr, config, seed, timeout),
+        None => handshake(addr, path, seed, timeout).map(|(stream, rest)| Conn::new(stream, rest)),
+        Some(config) => handshake_tls(addr, config, path, seed, timeout),
     }
 }
 
@@ -163,13 +171,18 @@ fn tcp_connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String>
 
 /// The HTTP upgrade on a blocking stream (a socket, or a TLS session over
 /// one); returns any bytes read past the response head.
-fn upgrade(io: &mut (impl Read + Write), addr: SocketAddr, seed: u64) -> Result<Vec<u8>, String> {
+fn upgrade(
+    io: &mut (impl Read + Write),
+    addr: SocketAddr,
+    path: &str,
+    seed: u64,
+) -> Result<Vec<u8>, String> {
     let mut nonce = [0u8; 16];
     nonce[..8].copy_from_slice(&seed.to_le_bytes());
     nonce[8..].copy_from_slice(&(seed ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes());
     let key = base64(&nonce);
     let request = format!(
-        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     io.write_all(request.as_bytes())
