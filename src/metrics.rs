@@ -96,7 +96,7 @@ impl Metrics {
     /// Every series, in the text format.
     fn render(&self, budget: &Budget, topics: usize) -> String {
         let n = |counter: &AtomicU64| counter.load(Relaxed);
-        // One entry a series: a new one (a gauge of topics, say) is one more.
+        // One entry a series: a new series is one more entry.
         let series = [
             Series::gauge(
                 "wshub_connections_open",
