@@ -70,11 +70,7 @@ impl State {
     /// Makes sure room `name` exists, making it if the limit of `max`
     /// rooms besides the lobby allows.
     pub(super) fn open_room(&mut self, name: &str, max: usize) -> Result<(), Full> {
-        let now = Instant::now();
-        self.rooms.retain(|_, room| {
-            room.empty_since
-                .is_none_or(|since| now.duration_since(since) < KEPT_EMPTY)
-        });
+        self.sweep(KEPT_EMPTY);
         if self.rooms.contains_key(name) {
             return Ok(());
         }
@@ -91,6 +87,15 @@ impl State {
         }
         self.rooms.insert(name.to_string(), Room::default());
         Ok(())
+    }
+
+    /// Drops the rooms that have been empty for `kept` or longer.
+    fn sweep(&mut self, kept: Duration) {
+        let now = Instant::now();
+        self.rooms.retain(|_, room| {
+            room.empty_since
+                .is_none_or(|since| now.duration_since(since) < kept)
+        });
     }
 
     /// Puts a member into `room`, which `open_room` has made.
@@ -173,5 +178,59 @@ impl State {
             .collect();
         names.sort_unstable();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A room emptied `ago`, keeping history (or it would be gone).
+    fn emptied(ago: Duration) -> Room {
+        Room {
+            empty_since: Instant::now().checked_sub(ago),
+            ..Room::default()
+        }
+    }
+
+    fn rooms(state: &State) -> Vec<&str> {
+        let mut names: Vec<&str> = state.rooms.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn empty_rooms_are_kept_for_a_while_then_swept() {
+        let mut state = State::default();
+        state.rooms.insert("busy".into(), Room::default());
+        state.rooms.insert("left".into(), emptied(Duration::ZERO));
+        state.sweep(KEPT_EMPTY);
+        assert_eq!(rooms(&state), ["busy", "left"]);
+        state.sweep(Duration::ZERO);
+        assert_eq!(rooms(&state), ["busy"], "a room with members stays");
+    }
+
+    #[test]
+    fn at_the_limit_the_room_emptied_longest_ago_gives_way() {
+        let mut state = State::default();
+        state
+            .rooms
+            .insert(LOBBY.into(), emptied(Duration::from_secs(300)));
+        state
+            .rooms
+            .insert("old".into(), emptied(Duration::from_secs(60)));
+        state
+            .rooms
+            .insert("recent".into(), emptied(Duration::from_secs(1)));
+        state.rooms.insert("busy".into(), Room::default());
+        // Three rooms besides the lobby, the limit: "old" goes, not the
+        // lobby, which is not counted and never gives way.
+        assert!(state.open_room("new", 3).is_ok());
+        assert_eq!(rooms(&state), ["busy", "lobby", "new", "recent"]);
+        assert!(state.open_room("newer", 3).is_ok());
+        assert_eq!(rooms(&state), ["busy", "lobby", "new", "newer"]);
+        // Only rooms with members (none emptied) left: full.
+        assert!(state.open_room("newest", 3).is_err());
+        assert!(state.open_room(LOBBY, 3).is_ok(), "the lobby always opens");
     }
 }
