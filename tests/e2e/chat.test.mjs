@@ -3,20 +3,19 @@
 // after `cargo build --release`).
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   addLog,
   connected,
   fits,
   freePort,
-  launchBrowser,
   messages,
   notes,
   onlineNames,
   openPage,
   say,
-  scenario as scenarioWith,
   screenshotPath,
+  sharedBrowser,
   startServer,
   state,
   waitEntry,
@@ -24,15 +23,7 @@ import {
 
 const T = { timeout: 90_000 };
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-
-const scenario = (name, options, body) => scenarioWith(browser, name, options, body);
+const { browser, scenario } = sharedBrowser();
 
 describe('chat mode', () => {
   test('1. the page loads without console errors, connected, showing my name', T, () =>
@@ -184,7 +175,7 @@ describe('chat mode', () => {
     let server = await startServer({ port });
     const opened = [];
     try {
-      for (let i = 0; i < 2; i++) opened.push(await openPage(browser, server.url));
+      for (let i = 0; i < 2; i++) opened.push(await openPage(browser(), server.url));
       const [a, b] = opened;
       await connected(a.page);
       await connected(b.page);

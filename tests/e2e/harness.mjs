@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -250,6 +251,25 @@ export function addLog(e, server) {
     e.message += extra;
     if (typeof e.stack === 'string') e.stack += extra;
   }
+}
+
+/**
+ * One browser for the calling test file: launched before its tests, closed
+ * after them. Returns `browser()`, which gives it, and `scenario(name,
+ * options, body)`, the scenario below run in it.
+ */
+export function sharedBrowser() {
+  let shared;
+  before(async () => {
+    shared = await launchBrowser();
+  });
+  after(async () => {
+    await shared?.close();
+  });
+  return {
+    browser: () => shared,
+    scenario: (name, options, body) => scenario(shared, name, options, body),
+  };
 }
 
 /**

@@ -8,18 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { WAIT, connected, launchBrowser, openPage, say, waitEntry, withServer } from './harness.mjs';
+import { WAIT, connected, openPage, say, sharedBrowser, waitEntry, withServer } from './harness.mjs';
 
 const T = { timeout: 90_000 };
 
-let browser;
+const { browser } = sharedBrowser();
 let dir;
-before(async () => {
-  browser = await launchBrowser();
+before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'wshub-e2e-'));
 });
-after(async () => {
-  await browser?.close();
+after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -74,7 +72,7 @@ describe('other pages and paths', () => {
   test('the built-in page finds an endpoint at / through /wshub.json', T, () =>
     withServer({ args: ['--ws-path', '/'] }, async (server) => {
       assert.equal(server.wsPath, '/');
-      const a = await openPage(browser, server.url);
+      const a = await openPage(browser(), server.url);
       try {
         await connected(a.page);
         await say(a.page, 'at the root');
@@ -90,7 +88,7 @@ describe('other pages and paths', () => {
     mkdirSync(www);
     writeFileSync(path.join(www, 'index.html'), tutorial(`'ws://' + location.host + '/ws'`));
     await withServer({ args: ['--www', www] }, async (server) => {
-      const a = await openPage(browser, server.url);
+      const a = await openPage(browser(), server.url);
       try {
         assert.equal(a.response.headers()['content-security-policy'], undefined);
         const got = await clickAndRead(a.page);
@@ -107,7 +105,7 @@ describe('other pages and paths', () => {
       await withServer({ args: ['--ws-path', '/', ...(allow ? ['--allow-origin', 'null'] : [])] }, async (server) => {
         const file = path.join(dir, `tutorial-${server.port}.html`);
         writeFileSync(file, tutorial(`'ws://127.0.0.1:${server.port}/'`));
-        const context = await browser.newContext();
+        const context = await browser().newContext();
         try {
           const page = await context.newPage();
           await page.goto(pathToFileURL(file).href, { waitUntil: 'load', timeout: WAIT });

@@ -3,18 +3,17 @@
 // server's room limit. Run with tests/e2e/run.sh.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   WAIT,
   connected,
   fits,
-  launchBrowser,
   messages,
   notes,
   onlineNames,
   say,
-  scenario as scenarioWith,
   screenshotPath,
+  sharedBrowser,
   waitEntry,
 } from './harness.mjs';
 
@@ -22,15 +21,7 @@ const T = { timeout: 90_000 };
 const RULE = "1 to 32 letters, digits, '-', '_' or '.'";
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
-
-const scenario = (name, options, body) => scenarioWith(browser, name, options, body);
+const { browser, scenario } = sharedBrowser();
 
 /** Records what the page sends on its WebSockets, in `window.__sent`. */
 function spySends() {

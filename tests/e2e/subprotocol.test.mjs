@@ -3,18 +3,12 @@
 // names no subprotocol when it asked for some, so these show both sides.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { WAIT, launchBrowser, openPage, within, withServer } from './harness.mjs';
+import { describe, test } from 'node:test';
+import { WAIT, openPage, sharedBrowser, within, withServer } from './harness.mjs';
 
 const T = { timeout: 60_000 };
 
-let browser;
-before(async () => {
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-});
+const { browser } = sharedBrowser();
 
 /**
  * Opens `new WebSocket(ws://.../ws, offer)` from the server's own page; resolves
@@ -22,7 +16,7 @@ after(async () => {
  * browser fails or closes it first.
  */
 async function offerFromPage(server, offer) {
-  const { context, page } = await openPage(browser, server.url);
+  const { context, page } = await openPage(browser(), server.url);
   try {
     return await within(WAIT, `a WebSocket offering ${offer}`, page.evaluate(
       (offered) => new Promise((resolve) => {
