@@ -494,6 +494,18 @@ impl Suite {
         self.failures.push(what);
     }
 
+    /// A wshub server that used CPU while all its connections were idle
+    /// (the full run only: the smoke test's window is too short to judge).
+    fn idle_cpu(&mut self, name: &str, label: &str, r: &scenarios::Idle) {
+        let busy = r.cpu_idle.as_secs_f64() / r.cpu_window.as_secs_f64().max(1e-9);
+        if !self.opts.smoke && busy > 0.01 {
+            self.problem(format!(
+                "{name} {label}: {:.1}% CPU while idle (expected ~0)",
+                busy * 100.0
+            ));
+        }
+    }
+
     /// A problem of a yardstick (simple or tokio): a failure in the smoke
     /// test (where it points at the generator), only a note in the full
     /// run (where the yardstick may simply not keep up).
@@ -957,13 +969,7 @@ fn idle(suite: &mut Suite) -> Result<(), String> {
                 ));
             }
         }
-        let busy = rw.cpu_idle.as_secs_f64() / rw.cpu_window.as_secs_f64().max(1e-9);
-        if !suite.opts.smoke && busy > 0.01 {
-            suite.problem(format!(
-                "wshub {label}: {:.1}% CPU while idle (expected ~0)",
-                busy * 100.0
-            ));
-        }
+        suite.idle_cpu("wshub", &label, &rw);
         let text = format!(
             "{label:<LABEL$}wshub {} | simple {}{} | RSS ratio {}",
             describe(&rw),

@@ -213,13 +213,7 @@ fn idle(suite: &mut Suite, cert: &BenchCert) -> Result<(), String> {
                     r.errors.first.join("; ")
                 ));
             }
-            let busy = r.cpu_idle.as_secs_f64() / r.cpu_window.as_secs_f64().max(1e-9);
-            if !suite.opts.smoke && busy > 0.01 {
-                suite.problem(format!(
-                    "{name} {label}: {:.1}% CPU while idle (expected ~0)",
-                    busy * 100.0
-                ));
-            }
+            suite.idle_cpu(name, &label, r);
         }
         let text = format!(
             "{label:<LABEL$}wshub-tls {} | plain {} | RSS tls/plain {} (+{}/conn)",
