@@ -377,3 +377,37 @@ fn broadcast_topics_isolate_and_are_bounded() {
         probe(&s, &mut ws, "topic:sport") == WsMessage::text("probe")
     });
 }
+
+/// A welcome is what tells a client where it is: one the memory budget
+/// cannot take closes the client with 1013 rather than leave it lost.
+#[test]
+fn a_welcome_the_budget_cannot_take_closes_with_1013() {
+    let s = Server::new("127.0.0.1:0")
+        .max_message_size(64 * 1024)
+        .memory_budget(256 * 1024)
+        .start(fast().history(1000, 1 << 20))
+        .unwrap();
+    let addr = s.local_addr();
+    // A room whose welcome is over 4 KiB: 140 names of 32 characters.
+    let mut crowd = Vec::new();
+    for i in 0..140 {
+        let (mut ws, _, _) = enter(addr, Some("big"));
+        say(&mut ws, &format!("/nick {i:0>32}"));
+        expect(&mut ws, "rename");
+        crowd.push(ws);
+    }
+    // Small messages are always taken: kept as history in another room,
+    // they hold the budget past its limit.
+    let (mut filler, _, _) = enter(addr, Some("fill"));
+    let line = "x".repeat(3900);
+    for _ in 0..80 {
+        say(&mut filler, &line);
+        expect(&mut filler, "message");
+    }
+    assert!(s.hub().memory_in_use() > 256 * 1024);
+    let mut late = connect(addr, "/ws?room=big");
+    assert_eq!(close_code(&mut late), 1013);
+    // The crowd is still served.
+    say(&mut crowd[0], "still here");
+    while !next_text(&mut crowd[1]).contains("still here") {}
+}

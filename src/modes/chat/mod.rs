@@ -117,14 +117,23 @@ impl Chat {
             js(&me.name),
             online.join(",")
         );
-        let _ = client.send(welcome);
-        for message in state
+        if let Err(crate::Error::Busy { .. }) = client.send(welcome) {
+            // Without its welcome the client cannot know where it is (the
+            // list of a room of hundreds is a large frame): it is closed,
+            // to come back when the budget has room.
+            super::busy(client);
+            return;
+        }
+        let history = state
             .rooms
             .get(room)
             .into_iter()
-            .flat_map(|r| r.history.iter())
-        {
-            let _ = client.send(Message::Text(message.clone()));
+            .flat_map(|r| r.history.iter());
+        for message in history {
+            if let Err(crate::Error::Busy { .. }) = client.send(Message::Text(message.clone())) {
+                let _ = client.send(error("the server is busy: some history was not sent"));
+                return;
+            }
         }
     }
 
