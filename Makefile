@@ -10,7 +10,8 @@ run: ## build in release mode and serve the chat on http://127.0.0.1:8080/
 build:
 	$(CARGO) build --release
 
-test: ## unit, integration and doc tests (benches run with `make bench`)
+test: ## unit, integration and doc tests (benches run with `make bench`); installs redis-server when missing
+	bash tests/setup/redis.sh
 	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 

@@ -2,6 +2,7 @@
 //! real tungstenite client, and bounded waits.
 #![allow(dead_code)]
 
+pub mod redis;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
