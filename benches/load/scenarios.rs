@@ -47,24 +47,30 @@ struct CpuMark {
     generator: Duration,
 }
 
+/// The CPU time of the servers of a run, all together (the nodes of a
+/// multi-node run and their Redis).
+fn servers_cpu(servers: &[&ServerProc]) -> Duration {
+    servers.iter().map(|s| s.cpu()).sum()
+}
+
 impl CpuMark {
-    fn take(server: &ServerProc) -> CpuMark {
+    fn take(servers: &[&ServerProc]) -> CpuMark {
         CpuMark {
             at: now_ns(),
-            server: server.cpu(),
+            server: servers_cpu(servers),
             generator: util::self_cpu(),
         }
     }
 
-    /// (server, generator) CPU shares since the mark; NaN when the window
+    /// (servers, generator) CPU shares since the mark; NaN when the window
     /// is too short for /proc's 10 ms ticks.
-    fn shares(&self, server: &ServerProc) -> (f64, f64) {
+    fn shares(&self, servers: &[&ServerProc]) -> (f64, f64) {
         let wall = (now_ns() - self.at).max(1) as f64;
         if wall < 0.25 * SEC as f64 {
             return (f64::NAN, f64::NAN);
         }
         (
-            (server.cpu() - self.server).as_nanos() as f64 / wall,
+            servers_cpu(servers).saturating_sub(self.server).as_nanos() as f64 / wall,
             (util::self_cpu() - self.generator).as_nanos() as f64 / wall,
         )
     }
@@ -79,16 +85,16 @@ pub const PATH: &str = "/ws";
 /// Opens `n` WebSocket connections to [`PATH`] one after the other (over
 /// TLS to a server started with TLS).
 pub fn open(server: &ServerProc, n: usize, seed: u64) -> Result<Vec<Conn>, String> {
-    open_at(server, n, seed, |_| PATH.to_string())
+    open_at(n, seed, |_| (server, PATH.to_string()))
 }
 
-/// Opens `n` WebSocket connections one after the other, connection `i`
-/// upgrading on `path(i)` (`/ws?topic=NAME`, say).
-pub fn open_at(
-    server: &ServerProc,
+/// Opens `n` WebSocket connections one after the other, connection `i` to
+/// the server `at(i)` names, upgrading on the path it names
+/// (`/ws?topic=NAME`, say).
+pub fn open_at<'s>(
     n: usize,
     seed: u64,
-    path: impl Fn(usize) -> String,
+    at: impl Fn(usize) -> (&'s ServerProc, String),
 ) -> Result<Vec<Conn>, String> {
     let mut conns = Vec::with_capacity(n);
     let started = Instant::now();
@@ -98,10 +104,11 @@ pub fn open_at(
                 "opened only {i} of {n} connections in {OPEN_LIMIT:?}"
             ));
         }
+        let (server, path) = at(i);
         let conn = ws::connect(
             server.addr,
             server.tls.as_ref(),
-            &path(i),
+            &path,
             seed + i as u64,
             IO_TIMEOUT,
         )
@@ -244,7 +251,7 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
     while active > 0 {
         let now = now_ns();
         if mark.is_none() && now >= warm {
-            mark = Some(CpuMark::take(server));
+            mark = Some(CpuMark::take(&[server]));
         }
         if now >= hard {
             run.errors
@@ -322,7 +329,7 @@ pub fn echo(server: &ServerProc, clients: usize, plan: Plan) -> Run {
         }
     }
     if let Some(m) = &mark {
-        (run.server_cpu, run.gen_cpu) = m.shares(server);
+        (run.server_cpu, run.gen_cpu) = m.shares(&[server]);
     }
     let window = window_end.saturating_sub(warm).max(1);
     run.rate = run.ops as f64 * SEC as f64 / window as f64;
@@ -357,12 +364,16 @@ pub fn topic_path(name: Option<&str>) -> String {
 
 /// Fan-out: subscribers spread evenly over one or more topics (subscriber
 /// `i` on topic `i % topics`), and one publisher per topic, on a server in
-/// broadcast mode, opened once for several runs. Each 64-byte payload
-/// holds a sequence number (its topic's, continuing across runs), the send
-/// time and the topic's index, so that a subscriber can tell a message of
-/// another topic from its own.
+/// broadcast mode (or on several nodes sharing topics: see
+/// [`Fanout::open_on`]), opened once for several runs. Each 64-byte
+/// payload holds a sequence number (its topic's, continuing across runs),
+/// the send time and the topic's index, so that a subscriber can tell a
+/// message of another topic from its own.
 pub struct Fanout<'a> {
-    server: &'a ServerProc,
+    /// As traces name it: the first node's name.
+    name: &'static str,
+    /// The servers whose CPU time a run's `server_cpu` counts.
+    cpu_of: Vec<&'a ServerProc>,
     subs: usize,
     /// Subscribers, then the publishers in the order of their topics.
     conns: Vec<Conn>,
@@ -414,23 +425,47 @@ impl<'a> Fanout<'a> {
         subs: usize,
         topics: Topics<'_>,
     ) -> Result<Fanout<'a>, String> {
+        Fanout::open_on(&[server], subs, topics)
+    }
+
+    /// [`Fanout::open`] over several nodes that share their topics: each
+    /// topic's subscribers split evenly over `nodes` (subscriber `i` on
+    /// node `(i / topics) % nodes`), every publisher on the first node.
+    /// The probes then also wait until every node relays the topics.
+    pub fn open_on(
+        nodes: &[&'a ServerProc],
+        subs: usize,
+        topics: Topics<'_>,
+    ) -> Result<Fanout<'a>, String> {
         let k = topics.len();
         if k == 0 || subs < k {
             return Err(format!("{subs} subscribers cannot fill {k} topic(s)"));
         }
-        let desc = if k == 1 {
+        let (n, server) = match nodes {
+            [first, ..] => (nodes.len(), *first),
+            [] => return Err("no server to open a fan-out on".into()),
+        };
+        let mut desc = if k == 1 {
             format!("{subs}")
         } else {
             format!("{subs} on {k} topics")
         };
+        if n > 1 {
+            desc += &format!(" over {n} nodes");
+        }
         util::trace(format_args!("{} fan-out {desc}: opening", server.name));
         // Subscriber i on topic i % k, then publisher t on topic t.
-        let conns = open_at(server, subs + k, 1_000_000, |i| {
-            topic_path(topics[if i < subs { i % k } else { i - subs }])
+        let conns = open_at(subs + k, 1_000_000, |i| {
+            if i < subs {
+                (nodes[(i / k) % n], topic_path(topics[i % k]))
+            } else {
+                (server, topic_path(topics[i - subs]))
+            }
         })?;
         let ep = register(&conns)?;
         let mut f = Fanout {
-            server,
+            name: server.name,
+            cpu_of: nodes.to_vec(),
             subs,
             conns,
             ep,
@@ -485,6 +520,12 @@ impl<'a> Fanout<'a> {
             server.name
         ));
         Ok(f)
+    }
+
+    /// Counts `other`'s CPU time too in the runs' `server_cpu` (the Redis
+    /// of nodes sharing topics).
+    pub fn count_cpu_of(&mut self, other: &'a ServerProc) {
+        self.cpu_of.push(other);
     }
 
     /// Sends `bytes` from topic `t`'s publisher.
@@ -624,7 +665,7 @@ impl<'a> Fanout<'a> {
         'run: loop {
             let now = now_ns();
             if mark.is_none() && now >= warm {
-                mark = Some(CpuMark::take(self.server));
+                mark = Some(CpuMark::take(&self.cpu_of));
             }
             let count_done = self
                 .topics
@@ -717,7 +758,7 @@ impl<'a> Fanout<'a> {
             }
         }
         if let Some(m) = &mark {
-            (run.server_cpu, run.gen_cpu) = m.shares(self.server);
+            (run.server_cpu, run.gen_cpu) = m.shares(&self.cpu_of);
         }
         run.rate = run.ops as f64 * SEC as f64 / window_end.saturating_sub(warm).max(1) as f64;
         let expected: u64 = self
@@ -731,7 +772,7 @@ impl<'a> Fanout<'a> {
         run.errors = errors;
         util::trace(format_args!(
             "{} fan-out {} on {k} topic(s): {} sent, {delivered} delivered",
-            self.server.name,
+            self.name,
             self.subs,
             self.topics
                 .iter()
@@ -753,12 +794,12 @@ impl<'a> Fanout<'a> {
         let Fanout {
             mut conns,
             ep,
-            server,
+            name,
             ..
         } = self;
         drop(ep);
         close_all(&mut conns, &mut errors);
-        util::trace(format_args!("{} fan-out: closed", server.name));
+        util::trace(format_args!("{name} fan-out: closed"));
         errors
     }
 }
@@ -901,7 +942,7 @@ pub fn connect(server: &ServerProc, clients: usize, plan: Plan) -> Run {
     let samples: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let errors: Mutex<Errors> = Mutex::new(Errors::default());
     let end = Instant::now() + plan.measure;
-    let mark = CpuMark::take(server);
+    let mark = CpuMark::take(&[server]);
     let t0 = Instant::now();
     std::thread::scope(|s| {
         for t in 0..clients {
@@ -928,7 +969,7 @@ pub fn connect(server: &ServerProc, clients: usize, plan: Plan) -> Run {
         }
     });
     let elapsed = t0.elapsed();
-    (run.server_cpu, run.gen_cpu) = mark.shares(server);
+    (run.server_cpu, run.gen_cpu) = mark.shares(&[server]);
     let samples = samples.into_inner().expect("samples");
     run.errors = errors.into_inner().expect("errors");
     run.ops = samples.len() as u64;
