@@ -31,7 +31,10 @@ pub struct Run {
     pub ops: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
+    /// Deliveries that never came (a fan-out's).
     pub lost: u64,
+    /// Messages that came after a later one of the same publisher: moved
+    /// or repeated (a gap alone is a loss, not counted here).
     pub out_of_order: u64,
     pub errors: Errors,
     /// Server CPU time over the window, as a share of the window.
@@ -734,7 +737,7 @@ impl<'a> Fanout<'a> {
                     next[i] = next[i].max(seq + 1);
                     return;
                 }
-                if seq != next[i] {
+                if seq < next[i] {
                     ooo += 1;
                 }
                 next[i] = next[i].max(seq + 1);
