@@ -26,8 +26,7 @@
 
 use std::time::Duration;
 
-use crate::scenarios::{Fanout, Plan, Run, Topics};
-use crate::server::ServerProc;
+use crate::scenarios::{Fanout, Plan, Run};
 use crate::util::{self, Errors, commas};
 use crate::{LABEL, Suite, delivered, fanout_queue, ratio, summary};
 
@@ -64,7 +63,11 @@ pub fn scenario(suite: &mut Suite) -> Result<(), String> {
     let w = suite
         .launcher
         .wshub("broadcast", &["--queue", &queue], &tag)?;
-    let mut results = alternated(&w, subs, &[&many, &one], window, plan, warmup, runs).into_iter();
+    let sets = [&many[..], &one[..]]
+        .iter()
+        .map(|topics| Fanout::open(&w, subs, topics))
+        .collect();
+    let mut results = alternated(sets, window, plan, warmup, runs).into_iter();
     suite.stop(w, &tag);
     let (rm, r1) = (
         results.next().unwrap_or_default(),
@@ -79,24 +82,8 @@ pub fn scenario(suite: &mut Suite) -> Result<(), String> {
     suite.generator_bound(&format!("{label} (1 topic)"), &o_sum);
     // The same deliveries in both, unless the time bound cut a run short.
     let expected = count * subs as u64;
-    for (what, r) in [(format!("{k} topics"), &rm), ("1 topic".to_string(), &r1)] {
-        let short: Vec<String> = r
-            .iter()
-            .filter(|r| r.errors.count == 0 && r.ops != expected)
-            .map(|r| commas(r.ops))
-            .collect();
-        if !short.is_empty() {
-            let text = format!(
-                "wshub {label} ({what}): {} deliveries in a run instead of {} (stopped by its \
-                 {} s bound?)",
-                short.join(", "),
-                commas(expected),
-                plan.measure.as_secs()
-            );
-            suite.pending.push(text.clone());
-            suite.notes.push(text);
-        }
-    }
+    short_runs(suite, &format!("{label} ({k} topics)"), &rm, expected, plan);
+    short_runs(suite, &format!("{label} (1 topic)"), &r1, expected, plan);
     let each: Vec<String> = rm
         .iter()
         .zip(&r1)
@@ -116,29 +103,42 @@ pub fn scenario(suite: &mut Suite) -> Result<(), String> {
     Ok(())
 }
 
-/// Opens a fan-out set of `subs` subscribers for each of `layouts` on one
-/// server, all at once, then runs them in turn, `runs` times each (after an
-/// unmeasured `warmup` run each, when given), so that a noisy moment hurts
-/// all alike. A set's errors opening, warming up or closing go into its
-/// first run's.
-fn alternated(
-    server: &ServerProc,
-    subs: usize,
-    layouts: &[Topics<'_>],
+/// Notes the runs (of a set without errors) that made other than the
+/// `expected` deliveries: the time bound of `plan` cut them short.
+pub fn short_runs(suite: &mut Suite, label: &str, runs: &[Run], expected: u64, plan: Plan) {
+    let short: Vec<String> = runs
+        .iter()
+        .filter(|r| r.errors.count == 0 && r.ops != expected)
+        .map(|r| commas(r.ops))
+        .collect();
+    if !short.is_empty() {
+        let text = format!(
+            "wshub {label}: {} deliveries in a run instead of {} (stopped by its {} s bound?)",
+            short.join(", "),
+            commas(expected),
+            plan.measure.as_secs()
+        );
+        suite.pending.push(text.clone());
+        suite.notes.push(text);
+    }
+}
+
+/// Runs fan-out sets opened at once (or why one could not be opened), in
+/// turn, `runs` times each (after an unmeasured `warmup` run each, when
+/// given), so that a noisy moment hurts all alike. A set's errors opening,
+/// warming up or closing go into its first run's.
+pub fn alternated(
+    opened: Vec<Result<Fanout<'_>, String>>,
     window: usize,
     plan: Plan,
     warmup: Option<Plan>,
     runs: usize,
 ) -> Vec<Vec<Run>> {
-    let mut early: Vec<Errors> = vec![Errors::default(); layouts.len()];
-    let mut sets: Vec<Option<Fanout>> = layouts
-        .iter()
+    let mut early: Vec<Errors> = vec![Errors::default(); opened.len()];
+    let mut sets: Vec<Option<Fanout>> = opened
+        .into_iter()
         .zip(&mut early)
-        .map(|(topics, errors)| {
-            Fanout::open(server, subs, topics)
-                .map_err(|e| errors.add(e))
-                .ok()
-        })
+        .map(|(set, errors)| set.map_err(|e| errors.add(e)).ok())
         .collect();
     if let Some(warmup) = warmup {
         for (set, errors) in sets.iter_mut().zip(&mut early) {
@@ -147,7 +147,7 @@ fn alternated(
             }
         }
     }
-    let mut results: Vec<Vec<Run>> = vec![Vec::new(); layouts.len()];
+    let mut results: Vec<Vec<Run>> = vec![Vec::new(); sets.len()];
     for _ in 0..runs {
         for (set, out) in sets.iter_mut().zip(&mut results) {
             if let Some(set) = set {
