@@ -28,10 +28,12 @@ conformance: ## Autobahn TestSuite cases 1.*-10.* against echo mode (kosoku from
 fuzz: ## cargo fuzz on the request-head parser and the static path resolver (FUZZ_SECONDS each, default 30)
 	bash fuzz/run.sh
 
-bench: ## load generator against the release binary, a plain tungstenite server and a tokio-tungstenite one (built on first use), one line per scenario (about 9 minutes)
+bench: ## load generator against the release binary, a plain tungstenite server and a tokio-tungstenite one (built on first use), one line per scenario (about 10 minutes); installs redis-server when missing (the two-node scenario)
+	bash tests/setup/redis.sh
 	$(CARGO) bench --bench load
 
-bench-smoke: ## a few seconds of the same without the tokio yardstick, failing on any loss, reordering or error
+bench-smoke: ## a few seconds of the same without the tokio yardstick, failing on any loss, reordering or error; installs redis-server when missing
+	bash tests/setup/redis.sh
 	$(CARGO) bench --bench load -- --smoke
 
 clean:

@@ -42,6 +42,12 @@
 //!   the same deliveries: each set's deliveries/s and latency, and the
 //!   ratio ten topics / one; nothing may be lost or reordered, and a
 //!   message of another topic is an error (`load/topics.rs`);
+//! - nodes: two wshub nodes sharing a topic through a redis-server of
+//!   their own (`--redis`), 2 x 250 and 2 x 50 subscribers split over
+//!   them and one publisher on the first, beside the same load on one
+//!   node without Redis: each set's deliveries/s and latency and the ratio
+//!   two nodes / one; nothing may be lost or reordered (`load/nodes.rs`;
+//!   needs `redis-server`, which `bash tests/setup/redis.sh` installs);
 //! - hostile (not in the smoke test): 40 clients each sending
 //!   one 15 MiB message in 1 MiB fragments and never reading, in echo mode
 //!   with the default flags and with `--max-message 16M`; then, in
@@ -55,7 +61,8 @@
 //! in echo, fan-out and connect, in turn with the others, and adds its
 //! column and the ratio now/before (before/after figures from one run).
 //!
-//! Options (after `--`): `--smoke`; `--only start,echo,fanout,idle,connect,tls,topics,hostile`;
+//! Options (after `--`): `--smoke`;
+//! `--only start,echo,fanout,idle,connect,tls,topics,nodes,hostile`;
 //! `--window N` (the small fan-out window, default 64);
 //! `--simple-timeout-ms N` (the simple broadcast's read timeout, default 10);
 //! `--queue N` (wshub's `--queue` in fan-out; by default one that holds
@@ -68,6 +75,8 @@
 
 #[path = "load/hostile.rs"]
 mod hostile;
+#[path = "load/nodes.rs"]
+mod nodes;
 #[path = "load/scenarios.rs"]
 mod scenarios;
 #[path = "load/server.rs"]
@@ -296,6 +305,9 @@ fn main() -> ExitCode {
             }
         );
     }
+    if opts.wants("nodes") {
+        println!("{}", nodes::describe(opts.smoke));
+    }
     if !opts.smoke {
         println!(
             "echo and fan-out: medians of 3 runs of 3 s; connect: of 3 runs of 2 s; \
@@ -326,7 +338,7 @@ fn main() -> ExitCode {
         },
     };
     type Scenario = fn(&mut Suite) -> Result<(), String>;
-    let scenarios: [(&str, Scenario); 8] = [
+    let scenarios: [(&str, Scenario); 9] = [
         ("start", start),
         ("echo", echo),
         ("fanout", fanout),
@@ -334,6 +346,7 @@ fn main() -> ExitCode {
         ("connect", connect),
         ("tls", tls::scenario),
         ("topics", topics::scenario),
+        ("nodes", nodes::scenario),
         ("hostile", hostile),
     ];
     for (name, run) in scenarios {

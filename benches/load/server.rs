@@ -1,12 +1,13 @@
 //! Starting, measuring and stopping the servers under test, each a child
 //! process pinned to the server core: the release `wshub` binary, the
 //! simple design (this bench binary re-run with `--yardstick-server`), and
-//! the tokio yardstick (`benches/tokio-yardstick`, built by the full run).
+//! the tokio yardstick (`benches/tokio-yardstick`, built by the full run);
+//! and the `redis-server` that several wshub nodes share topics through.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -146,15 +147,61 @@ impl Launcher {
         self.spawn("before", &program, &args, tag).map(Some)
     }
 
-    fn spawn(
-        &self,
-        name: &'static str,
-        program: &Path,
-        args: &[&str],
-        tag: &str,
-    ) -> Result<ServerProc, String> {
-        let log = self.log_dir.join(format!("{name}-{tag}.log"));
+    /// A `redis-server` for nodes that share topics (`wshub --redis`), on
+    /// a free loopback port, with no persistence, pinned like the servers;
+    /// it answers PING when this returns. Stopping or dropping it ends it.
+    pub fn redis(&self, tag: &str) -> Result<ServerProc, String> {
+        // The port is free when asked; redis-server takes it a moment
+        // later (nothing else here races for loopback ports).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free port for redis-server: {e}"))?
+            .port();
+        let port_arg = port.to_string();
+        let args = [
+            "--port",
+            &port_arg,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
+        ];
+        let log = self.log_dir.join(format!("redis-{tag}.log"));
         let log_file = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let out = log_file
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
+        let child = self
+            .command(Path::new("redis-server"), &args)
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .map_err(|e| {
+                format!("starting redis-server: {e} (`bash tests/setup/redis.sh` installs it)")
+            })?;
+        let mut server = ServerProc::new("redis", child, log);
+        server.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        server.thread_per_connection = false;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !redis_answers(server.addr) {
+            if Instant::now() >= deadline {
+                let log = server.stop().warnings;
+                return Err(format!(
+                    "redis-server on port {port} did not answer PING within 10 s; log: {log:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// A command that runs `program` pinned to the server CPU, dying with
+    /// the generator.
+    fn command(&self, program: &Path, args: &[&str]) -> Command {
         let mut cmd = match self.cpu {
             Some(cpu) if self.use_taskset => {
                 let mut c = Command::new("taskset");
@@ -163,11 +210,7 @@ impl Launcher {
             }
             _ => Command::new(program),
         };
-        cmd.args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
+        cmd.args(args).env("RUST_LOG", "warn").stdin(Stdio::null());
         let pin = if self.use_taskset { None } else { self.cpu };
         // SAFETY: the closure only makes async-signal-safe system calls.
         unsafe {
@@ -182,13 +225,24 @@ impl Launcher {
                 Ok(())
             });
         }
-        let mut child = cmd
+        cmd
+    }
+
+    fn spawn(
+        &self,
+        name: &'static str,
+        program: &Path,
+        args: &[&str],
+        tag: &str,
+    ) -> Result<ServerProc, String> {
+        let log = self.log_dir.join(format!("{name}-{tag}.log"));
+        let log_file = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut child = self
+            .command(program, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
             .spawn()
             .map_err(|e| format!("starting {}: {e}", program.display()))?;
-        let pid = child.id();
-        if let Ok(mut v) = CHILDREN.lock() {
-            v.push(pid);
-        }
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = crossbeam_channel::bounded(1);
         std::thread::spawn(move || {
@@ -199,15 +253,8 @@ impl Launcher {
             // Keep the pipe drained and open until the server exits.
             let _ = r.read_to_end(&mut Vec::new());
         });
-        let mut server = ServerProc {
-            name,
-            pid,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            thread_per_connection: name != "tokio",
-            tls: None,
-            child: Some(child),
-            log,
-        };
+        let mut server = ServerProc::new(name, child, log);
+        server.thread_per_connection = name != "tokio";
         let line = rx.recv_timeout(Duration::from_secs(15)).unwrap_or_default();
         // `... listening on http://ADDR/ ...`, or https:// with TLS.
         let addr = line
@@ -218,21 +265,56 @@ impl Launcher {
         match addr {
             Some(a) => server.addr = a,
             None => {
-                let why = if line.is_empty() {
-                    format!("{name} printed no address within 15 s")
-                } else {
-                    format!("{name}: unexpected first line {:?}", line.trim_end())
+                let exited = server
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                let why = match (exited, line.is_empty()) {
+                    (Some(status), true) => format!("{name} ended ({status}) printing no address"),
+                    (None, true) => format!("{name} printed no address within 15 s"),
+                    _ => format!("{name}: unexpected first line {:?}", line.trim_end()),
                 };
-                let stopped = server.stop();
-                let log: Vec<String> = stopped.warnings;
-                return Err(format!("{why}; log: {log:?}"));
+                let log = server.log.clone();
+                drop(server.stop());
+                // Its last words (a refused flag, say), warnings or not.
+                let text = fs::read_to_string(&log).unwrap_or_default();
+                let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                let last = &last[last.len().saturating_sub(3)..];
+                return Err(format!("{why}; log: {last:?}"));
             }
         }
         Ok(server)
     }
 }
 
+/// Whether a Redis server at `addr` answers PING now.
+fn redis_answers(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
 impl ServerProc {
+    /// A started child, known to the watchdog from now on.
+    fn new(name: &'static str, child: Child, log: PathBuf) -> ServerProc {
+        let pid = child.id();
+        if let Ok(mut v) = CHILDREN.lock() {
+            v.push(pid);
+        }
+        ServerProc {
+            name,
+            pid,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            thread_per_connection: true,
+            tls: None,
+            child: Some(child),
+            log,
+        }
+    }
+
     pub fn rss(&self) -> u64 {
         util::rss_bytes(self.pid).unwrap_or(0)
     }
