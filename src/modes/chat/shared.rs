@@ -232,6 +232,12 @@ impl Heard {
         if !r.loaded {
             if let Some(arrived) = &mut r.loading {
                 arrived.push((said.seq, said.live.to_string()));
+                // Only the newest can end in the history (and the newest
+                // number is the floor): a flood while the history is read
+                // holds no more than the history would.
+                if arrived.len() > self.history.count.max(1) {
+                    arrived.remove(0);
+                }
             }
             return;
         }
