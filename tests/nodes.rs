@@ -368,3 +368,41 @@ fn a_bad_redis_address_is_one_clear_line() {
         .to_string();
     assert!(err.contains("must start with redis://"), "{err}");
 }
+
+/// Connections Redis has accepted so far (this question is one of them).
+fn connections_received(redis: &RedisServer) -> u64 {
+    let info = redis.command("INFO stats").expect("INFO");
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .expect(&info);
+    line.trim().parse().unwrap()
+}
+
+#[test]
+fn an_idle_node_keeps_its_connections_and_stops_at_once() {
+    let redis = RedisServer::start();
+    let (mut bin, _addr) = node(&redis, &[]);
+    let before = connections_received(&redis);
+    // Three seconds of nothing to send but beats: the same two
+    // connections carry them (a node that dropped its link for nothing
+    // would have made new ones).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(connections_received(&redis), before + 1);
+
+    // SIGTERM: the node says goodbye and is gone at once, not after its
+    // subscriber's read timeout.
+    let stopped = Instant::now();
+    // SAFETY: signalling a child process this test started.
+    assert_eq!(unsafe { libc::kill(bin.0.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = stopped + WAIT;
+    while bin.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the node did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "exit took {:?}",
+        stopped.elapsed()
+    );
+}

@@ -325,8 +325,26 @@ impl Nodes {
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.outbox.send(Outgoing::Stop);
-        for thread in self.threads().drain(..) {
+        let mut threads = std::mem::take(&mut *self.threads());
+        let subscriber = threads.pop();
+        for thread in threads {
             let _ = thread.join();
+        }
+        if let Some(subscriber) = subscriber {
+            // The subscriber ends on hearing this node's goodbye. If the
+            // publisher could not say it (it was reconnecting), say it
+            // here, or the subscriber would wait for its read timeout.
+            if !subscriber.is_finished() {
+                let beat = format!("{}beat", self.prefix);
+                let bye = envelope::encode(&self.id, Kind::Bye, b"");
+                if let Ok(mut con) = link::connect(&self.address, ROUND_TRIP) {
+                    let _ = redis::cmd("PUBLISH")
+                        .arg(&beat)
+                        .arg(&bye[..])
+                        .query::<i64>(&mut con);
+                }
+            }
+            let _ = subscriber.join();
         }
     }
 }

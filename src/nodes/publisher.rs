@@ -199,6 +199,11 @@ impl Publisher {
                 let _ = pipe.query::<()>(con);
                 return End::Stopped;
             }
+            // Nothing to say this round (woken for nothing): the client
+            // refuses an empty pipeline, and there is nothing to send.
+            if pipe.is_empty() {
+                continue;
+            }
             if let Err(e) = pipe.query::<()>(con) {
                 return End::Failed(e.to_string());
             }
