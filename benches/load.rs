@@ -214,10 +214,10 @@ fn main() -> ExitCode {
     } else {
         (None, None)
     };
-    if let Some(c) = gen_cpu {
-        if let Err(e) = util::pin_to(c) {
-            eprintln!("load: cannot pin the generator to cpu {c}: {e}");
-        }
+    if let Some(c) = gen_cpu
+        && let Err(e) = util::pin_to(c)
+    {
+        eprintln!("load: cannot pin the generator to cpu {c}: {e}");
     }
     let use_taskset = std::process::Command::new("taskset")
         .arg("-V")

@@ -61,6 +61,9 @@ pub(crate) struct Config {
     pub metrics: bool,
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// `redis://HOST:PORT[/DB]`: share topics with the other nodes there.
+    #[cfg(feature = "redis")]
+    pub redis: Option<String>,
 }
 
 impl Default for Config {
@@ -100,6 +103,8 @@ impl Default for Config {
             metrics: false,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 }

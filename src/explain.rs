@@ -236,10 +236,10 @@ impl Decoder {
     }
 
     fn finish_if_done(&mut self) {
-        if self.frame.as_ref().is_some_and(|f| f.seen == f.len) {
-            if let Some(f) = self.frame.take() {
-                self.print(&f);
-            }
+        if self.frame.as_ref().is_some_and(|f| f.seen == f.len)
+            && let Some(f) = self.frame.take()
+        {
+            self.print(&f);
         }
     }
 

@@ -215,6 +215,13 @@ pub trait Handler: Send + Sync + 'static {
         Ok(Accepted::default())
     }
 
+    /// The server has started and has not yet accepted a connection:
+    /// `hub` is its hub, for a handler that sends from threads of its
+    /// own, or keeps state with other nodes.
+    fn on_start(&self, hub: &Hub) {
+        let _ = hub;
+    }
+
     /// A client is connected. What the handler sends here reaches the
     /// client first; the client starts to receive broadcasts once this
     /// returns.

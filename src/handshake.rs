@@ -112,10 +112,10 @@ pub(crate) fn check(req: &Request, origins: &Origins) -> Result<String, Refused>
     // Browsers send cookies with cross-site WebSocket requests, so the Origin
     // is the only thing that stops another site's page from connecting as
     // the user (Cross-Site WebSocket Hijacking).
-    if let Some(origin) = req.header("Origin") {
-        if !origins.allows(origin, req.header("Host")) {
-            return Err(refuse(403, format!("origin {origin} is not allowed")));
-        }
+    if let Some(origin) = req.header("Origin")
+        && !origins.allows(origin, req.header("Host"))
+    {
+        return Err(refuse(403, format!("origin {origin} is not allowed")));
     }
     Ok(key.to_string())
 }

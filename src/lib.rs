@@ -61,6 +61,8 @@ pub mod json;
 mod listener;
 mod metrics;
 pub mod modes;
+#[cfg(feature = "redis")]
+mod nodes;
 mod page;
 mod server;
 mod subprotocol;

@@ -77,6 +77,17 @@ fn cli() -> Command {
         .arg(Arg::new("allow-origin").long("allow-origin").value_name("URL").action(ArgAction::Append)
             .help("Also accept WebSocket requests from pages at this origin (repeatable; '*' turns the check off)"))
         .args(tls_args())
+        .args(redis_args())
+}
+
+/// `--redis`, in a build with Redis.
+fn redis_args() -> Vec<Arg> {
+    if !cfg!(feature = "redis") {
+        return Vec::new();
+    }
+    vec![Arg::new("redis").long("redis").value_name("URL").help(
+        "Share topics, chat rooms, names and history with every other wshub on this Redis: redis://HOST:PORT or redis://HOST:PORT/DB",
+    )]
 }
 
 /// `--tls-cert` and `--tls-key`, in a build with TLS.
@@ -186,6 +197,10 @@ fn configure(m: &ArgMatches) -> Server {
         m.get_one::<String>("tls-key"),
     ) {
         server = server.tls(cert, key);
+    }
+    #[cfg(feature = "redis")]
+    if let Some(address) = m.get_one::<String>("redis") {
+        server = server.redis(address);
     }
     server
 }

@@ -94,10 +94,10 @@ impl Metrics {
     }
 
     /// Every series, in the text format.
-    fn render(&self, budget: &Budget, topics: usize) -> String {
+    fn render(&self, budget: &Budget, topics: usize, redis: Option<bool>) -> String {
         let n = |counter: &AtomicU64| counter.load(Relaxed);
         // One entry a series: a new series is one more entry.
-        let series = [
+        let mut series = vec![
             Series::gauge(
                 "wshub_connections_open",
                 "WebSocket connections open now (from the 101 until the connection's thread is done with it).",
@@ -149,6 +149,13 @@ impl Metrics {
                 topics as u64,
             ),
         ];
+        if let Some(up) = redis {
+            series.push(Series::gauge(
+                "wshub_redis_connected",
+                "1 while both of this node's connections to Redis (--redis) are up, 0 while it retries; absent without --redis.",
+                u64::from(up),
+            ));
+        }
         let mut out = String::with_capacity(2048);
         for s in series {
             let _ = write!(
@@ -227,7 +234,11 @@ impl Series {
 pub(crate) fn respond(hub: &Hub, head_only: bool) -> Vec<u8> {
     // Every scrape must see the numbers of now, never a cache's.
     let extra = format!("Cache-Control: no-store\r\n{}", http::CSP);
-    let body = hub.metrics().render(hub.budget(), hub.topic_count());
+    #[cfg(feature = "redis")]
+    let redis = hub.nodes().map(|n| n.connected());
+    #[cfg(not(feature = "redis"))]
+    let redis = None;
+    let body = hub.metrics().render(hub.budget(), hub.topic_count(), redis);
     http::response(200, CONTENT_TYPE, &extra, body.as_bytes(), head_only)
 }
 
@@ -240,7 +251,7 @@ mod tests {
     fn every_series_has_help_and_type_before_one_sample() {
         let metrics = Metrics::default();
         let budget = Budget::new(1 << 20);
-        let text = metrics.render(&budget, 3);
+        let text = metrics.render(&budget, 3, None);
         assert!(text.ends_with('\n'));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len() % 3, 0);

@@ -180,6 +180,9 @@ pub struct Hub {
     /// Topics with subscribers, as last counted by the hub thread.
     topic_count: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
+    /// The link to the other nodes, set once at start with `--redis`.
+    #[cfg(feature = "redis")]
+    nodes: Arc<std::sync::OnceLock<Arc<crate::nodes::Nodes>>>,
 }
 
 impl Hub {
@@ -245,6 +248,17 @@ impl Hub {
 
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The link to the other nodes, if the server has one.
+    #[cfg(feature = "redis")]
+    pub(crate) fn nodes(&self) -> Option<&Arc<crate::nodes::Nodes>> {
+        self.nodes.get()
+    }
+
+    #[cfg(feature = "redis")]
+    pub(crate) fn set_nodes(&self, nodes: Arc<crate::nodes::Nodes>) {
+        let _ = self.nodes.set(nodes);
     }
 
     /// Hands the hub an event and wakes it.
@@ -348,6 +362,8 @@ pub(crate) fn start(
         budget: budget.clone(),
         topic_count: topic_count.clone(),
         metrics: metrics.clone(),
+        #[cfg(feature = "redis")]
+        nodes: Arc::default(),
     };
     let thread = std::thread::Builder::new()
         .name("wshub-hub".into())

@@ -341,11 +341,11 @@ impl HubThread {
     }
 
     pub(super) fn mark_dirty(&mut self, id: ClientId) {
-        if let Some(c) = self.clients.get_mut(&id) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(id);
-            }
+        if let Some(c) = self.clients.get_mut(&id)
+            && !c.dirty
+        {
+            c.dirty = true;
+            self.dirty.push(id);
         }
     }
 

@@ -147,13 +147,33 @@ impl Hub {
     /// assert_eq!(sport.read().expect("read").into_text().expect("text"), "1-0");
     /// # Ok::<(), wshub::Error>(())
     /// ```
+    ///
+    /// With [`Server::redis`](crate::Server::redis), the message goes to
+    /// the topic's subscribers on every other node too.
     pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Result<()> {
-        let frame = self.counted(message.into().encode())?;
+        let message = message.into();
+        self.publish_here(topic, message.clone())?;
+        self.forward(topic, &message);
+        Ok(())
+    }
+
+    /// Publishes to this node's subscribers only.
+    pub(crate) fn publish_here(&self, topic: &str, message: Message) -> Result<()> {
+        let frame = self.counted(message.encode())?;
         self.post(Event::Publish {
             topic: topic.into(),
             frame,
             except: None,
         })
+    }
+
+    /// Hands a message published here to the other nodes, if any.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    fn forward(&self, topic: &str, message: &Message) {
+        #[cfg(feature = "redis")]
+        if let Some(nodes) = self.nodes() {
+            nodes.forward(topic, message);
+        }
     }
 
     /// Sends `message` to every client subscribed to `topic` except
@@ -164,7 +184,20 @@ impl Hub {
         except: ClientId,
         message: impl Into<Message>,
     ) -> Result<()> {
-        let frame = self.counted(message.into().encode())?;
+        let message = message.into();
+        self.publish_here_except(topic, except, message.clone())?;
+        self.forward(topic, &message);
+        Ok(())
+    }
+
+    /// Publishes to this node's subscribers but `except` only.
+    pub(crate) fn publish_here_except(
+        &self,
+        topic: &str,
+        except: ClientId,
+        message: Message,
+    ) -> Result<()> {
+        let frame = self.counted(message.encode())?;
         self.post(Event::Publish {
             topic: topic.into(),
             frame,

@@ -116,6 +116,11 @@ impl Server {
             Some(files) => Some(files.load()?),
             None => None,
         };
+        #[cfg(feature = "redis")]
+        let redis = match &config.redis {
+            Some(text) => Some(crate::nodes::Address::parse(text)?),
+            None => None,
+        };
         let listener = TcpListener::bind(&config.addr).map_err(|source| Error::Bind {
             addr: config.addr.clone(),
             source,
@@ -132,6 +137,11 @@ impl Server {
         let budget = Budget::new(config.memory_budget);
         let metrics = Arc::new(Metrics::default());
         let (hub, hub_thread) = hub::start(limits, 4096, budget, metrics)?;
+        #[cfg(feature = "redis")]
+        if let Some(address) = redis {
+            hub.set_nodes(crate::nodes::Nodes::start(address, hub.clone())?);
+        }
+        handler.on_start(&hub);
         let stop = Arc::new(Stop::new()?);
         let shared = Arc::new(Shared {
             config,

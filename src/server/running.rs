@@ -60,6 +60,12 @@ impl Running {
             remaining.join_all();
         }
         let closed = hub_thread.join().unwrap_or(0);
+        // After the hub: the clients' goodbyes (a chat's leave notices)
+        // are on their way to the other nodes before this node's own.
+        #[cfg(feature = "redis")]
+        if let Some(nodes) = self.hub.nodes() {
+            nodes.stop();
+        }
         info!(
             "server on {} stopped; {closed} client(s) closed",
             self.local_addr

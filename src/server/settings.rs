@@ -228,4 +228,24 @@ impl Server {
         });
         self
     }
+
+    /// Shares this server's topics with every other server started with
+    /// the same Redis (`redis://HOST:PORT` or `redis://HOST:PORT/DB`):
+    /// what is published to a topic on one reaches its subscribers on all,
+    /// and the chat's rooms, names, presence and history span them. The
+    /// address is checked at [`start`](Server::start) ([`Error::Config`]);
+    /// Redis itself need not be up yet: the server serves its own clients
+    /// meanwhile and keeps trying. What the README's "Several nodes" says
+    /// holds: pub/sub delivers at most once, so what is published while
+    /// Redis is away reaches only this server's clients.
+    ///
+    /// ```no_run
+    /// let server = wshub::Server::new("0.0.0.0:8080").redis("redis://10.0.0.5:6379");
+    /// # let _ = server;
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, address: impl Into<String>) -> Server {
+        self.config.redis = Some(address.into());
+        self
+    }
 }

@@ -57,7 +57,9 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server not found: run `make test`, which installs it (tests/setup/redis.sh)");
+            .expect(
+                "redis-server not found: run `make test`, which installs it (tests/setup/redis.sh)",
+            );
         self.child = Some(child);
         let deadline = Instant::now() + WAIT;
         while !self.answers() {

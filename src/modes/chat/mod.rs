@@ -8,15 +8,23 @@
 //! what is said in it is published to the topic, so it reaches exactly the
 //! room's members.
 //!
+//! With [`Server::redis`](crate::Server::redis) the chat spans every node
+//! on the same Redis: see `shared`.
+//!
 //! The parts: `rooms` is the state (members, names, rooms and their
 //! lifecycle), `history` a room's recent messages, `rate` the per-client
-//! allowance.
+//! allowance; `remote` who is on the other nodes and `shared` what the
+//! nodes tell each other.
 
 mod history;
 mod rate;
+#[cfg(feature = "redis")]
+mod remote;
 mod rooms;
+#[cfg(feature = "redis")]
+mod shared;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::info;
@@ -37,13 +45,19 @@ pub const LOBBY: &str = "lobby";
 /// `welcome` and history. Handing over never waits for a client or for
 /// memory (see [`Hub`](crate::Hub)); it waits only if the hub's inbox is
 /// full, until the hub, which never takes this lock, has taken some.
-/// Nothing is sent to another node or looked up while it is held.
+/// Nothing is looked up in another node or Redis while it is held: what
+/// goes to the other nodes is queued for the node's publisher, and the
+/// round trips (a name claimed, a room's history read) happen with the
+/// lock released.
 #[derive(Debug)]
 pub struct Chat {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     rate: Rate,
     history: Bounds,
     max_rooms: usize,
+    /// The link to the other nodes, set at start with `--redis`.
+    #[cfg(feature = "redis")]
+    nodes: std::sync::OnceLock<Arc<crate::nodes::Nodes>>,
 }
 
 impl Default for Chat {
@@ -69,13 +83,15 @@ impl Chat {
             burst: f64::from(burst.max(1)),
         };
         Chat {
-            state: Mutex::new(State::default()),
+            state: Arc::default(),
             rate,
             history: Bounds {
                 count: 20,
                 bytes: 64 * 1024,
             },
             max_rooms: names::DEFAULT_MAX_ROOMS,
+            #[cfg(feature = "redis")]
+            nodes: std::sync::OnceLock::new(),
         }
     }
 
@@ -98,9 +114,7 @@ impl Chat {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic elsewhere while holding the lock leaves the maps whole
-        // (each change is a few inserts or removes), so carry on with them.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Tells a client it is in `room`: the `welcome`, then the room's
@@ -147,7 +161,7 @@ impl Chat {
     }
 
     /// `/join ROOM`: leaves the current room for `room`, keeping the name.
-    fn join(&self, client: &Client, state: &mut State, room: &str) {
+    fn join<'a>(&'a self, client: &Client, mut state: MutexGuard<'a, State>, room: &str) {
         let Some(old) = state.members.get(&client.id()).map(|m| m.room.clone()) else {
             return;
         };
@@ -166,30 +180,38 @@ impl Chat {
             let _ = client.send(error(&too_many_rooms(self.max_rooms)));
             return;
         }
-        let name = state.members[&client.id()].name.clone();
+        state = self.ready(state, client, room);
+        let Some(name) = state.members.get(&client.id()).map(|m| m.name.clone()) else {
+            return;
+        };
         let hub = client.hub();
-        let _ = hub.publish_except(&topic(&old), client.id(), leave(&old, &name));
+        let _ = hub.publish_here_except(&topic(&old), client.id(), leave(&old, &name).into());
         // Counted on this client's token: the welcome below waits until
         // the hub has queued everything the old room sent before.
         let _ = client.unsubscribe(&topic(&old));
         state.move_to(client.id(), room);
         let _ = client.subscribe(&topic(room));
-        self.welcome(client, state, room);
-        let _ = hub.publish_except(&topic(room), client.id(), join(room, &name));
+        self.welcome(client, &state, room);
+        let _ = hub.publish_here_except(&topic(room), client.id(), join(room, &name).into());
+        self.tell(&state, Told::Left(&old, &name));
+        self.tell(&state, Told::Joined(room, &name));
     }
 
-    /// `/nick NAME`: a new name, unique across the server.
-    fn rename(&self, client: &Client, state: &mut State, wanted: &str) {
+    /// `/nick NAME`: a new name, unique across the server (and across
+    /// nodes: see `shared`).
+    fn rename<'a>(&'a self, client: &Client, mut state: MutexGuard<'a, State>, wanted: &str) {
         let Some(member) = state.members.get(&client.id()) else {
             return;
         };
-        let (from, room) = (member.name.clone(), member.room.clone());
+        let from = member.name.clone();
         let refusal = if !valid_name(wanted) {
             Some("usage: /nick NAME (1 to 32 characters, no spaces)".to_string())
         } else if wanted == from {
             Some(format!("you are already {wanted}"))
         } else if state.taken(wanted) {
             Some(format!("the name {wanted} is taken"))
+        } else if state.shared() && wanted.starts_with("guest-") {
+            Some("names starting with guest- are the server's to give; choose another".into())
         } else {
             None
         };
@@ -197,17 +219,30 @@ impl Chat {
             let _ = client.send(error(&why));
             return;
         }
+        let claimed = state.shared();
+        if claimed {
+            match self.claim(state, client, &from, wanted) {
+                Some(again) => state = again,
+                None => return,
+            }
+        }
+        let Some(member) = state.members.get_mut(&client.id()) else {
+            return;
+        };
+        let (room, released) = (member.room.clone(), member.claimed);
+        member.claimed = claimed;
         state.rename(client.id(), wanted);
-        let rename = format!(
-            r#"{{"type":"rename","room":{},"from":{},"to":{}}}"#,
-            js(&room),
-            js(&from),
-            js(wanted)
-        );
-        let _ = client.hub().publish(&topic(&room), rename);
+        let rename = renamed(&room, &from, wanted);
+        let _ = client.hub().publish_here(&topic(&room), rename.into());
+        self.tell(&state, Told::Renamed(&room, &from, wanted));
+        if released {
+            self.release(&from);
+        }
     }
 
     fn say(&self, client: &Client, state: &mut State, text: &str) {
+        let said = state.next_said;
+        state.next_said += 1;
         let Some(member) = state.members.get(&client.id()) else {
             return;
         };
@@ -222,20 +257,37 @@ impl Chat {
         let live = format!(r#"{{"type":"message",{fields}}}"#);
         // A refused message is the sender's to retry; the lock is not held
         // up, since a publish never waits.
-        if let Err(crate::Error::Busy { .. }) = client.hub().publish(&topic(&room), live) {
+        if let Err(crate::Error::Busy { .. }) = client
+            .hub()
+            .publish_here(&topic(&room), live.as_str().into())
+        {
             let _ = client.send(error("the server is busy: message not sent, try again"));
             return;
         }
         if let Some(r) = state.rooms.get_mut(&room) {
-            let kept = format!(r#"{{"type":"message",{fields},"history":true}}"#);
-            r.history.push(client.hub(), self.history, kept);
+            r.history.push(client.hub(), self.history, kept(&live));
         }
+        self.tell(state, Told::Said(&room, said, &live));
     }
 }
 
 /// A room's hub topic.
 fn topic(room: &str) -> String {
     format!("room:{room}")
+}
+
+/// The chat's lock. A panic elsewhere while holding it leaves the maps
+/// whole (each change is a few inserts or removes), so carry on with them.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A message as history keeps it: marked, for the page to show apart.
+fn kept(live: &str) -> String {
+    match live.strip_suffix('}') {
+        Some(open) => format!(r#"{open},"history":true}}"#),
+        None => live.to_string(),
+    }
 }
 
 /// Milliseconds since the Unix epoch, for the `ts` field.
@@ -272,6 +324,55 @@ fn leave(room: &str, name: &str) -> String {
     )
 }
 
+fn renamed(room: &str, from: &str, to: &str) -> String {
+    format!(
+        r#"{{"type":"rename","room":{},"from":{},"to":{}}}"#,
+        js(room),
+        js(from),
+        js(to)
+    )
+}
+
+/// What this node tells the other nodes, with several.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+enum Told<'a> {
+    /// Room and name.
+    Joined(&'a str, &'a str),
+    /// Room and name.
+    Left(&'a str, &'a str),
+    /// Room, old name, new name.
+    Renamed(&'a str, &'a str, &'a str),
+    /// Room, the message's number on this node, the message.
+    Said(&'a str, u64, &'a str),
+}
+
+/// One node: there is no one to tell, and nothing to read from elsewhere.
+#[cfg(not(feature = "redis"))]
+impl Chat {
+    fn ready<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        _: &Client,
+        _: &str,
+    ) -> MutexGuard<'a, State> {
+        state
+    }
+
+    fn tell(&self, _: &State, _: Told<'_>) {}
+
+    fn claim<'a>(
+        &self,
+        state: MutexGuard<'a, State>,
+        _: &Client,
+        _: &str,
+        _: &str,
+    ) -> Option<MutexGuard<'a, State>> {
+        Some(state)
+    }
+
+    fn release(&self, _: &str) {}
+}
+
 fn too_many_rooms(max: usize) -> String {
     format!("the server is at its limit of {max} rooms; join one that exists, or try again later")
 }
@@ -302,18 +403,22 @@ impl Handler for Chat {
             let _ = client.close(1013, "too many rooms, try again later");
             return;
         }
+        state = self.ready(state, client, &room);
         let name = state.guest_name();
         let member = Member {
             name: name.clone(),
             room: room.clone(),
             allowance: Allowance::full(self.rate),
+            claimed: false,
         };
         state.enter(client.id(), member);
         let _ = client.subscribe(&topic(&room));
         self.welcome(client, &state, &room);
-        let _ = client
-            .hub()
-            .publish_except(&topic(&room), client.id(), join(&room, &name));
+        let _ =
+            client
+                .hub()
+                .publish_here_except(&topic(&room), client.id(), join(&room, &name).into());
+        self.tell(&state, Told::Joined(&room, &name));
     }
 
     fn on_message(&self, client: &Client, message: Message) {
@@ -342,9 +447,9 @@ impl Handler for Chat {
             }
         }
         if let Some(wanted) = command(&text, "/nick") {
-            self.rename(client, &mut state, wanted);
+            self.rename(client, state, wanted);
         } else if let Some(room) = command(&text, "/join") {
-            self.join(client, &mut state, room);
+            self.join(client, state, room);
         } else {
             self.say(client, &mut state, &text);
         }
@@ -354,8 +459,21 @@ impl Handler for Chat {
         let mut state = self.state();
         if let Some(member) = state.remove(client.id()) {
             let leave = leave(&member.room, &member.name);
-            let _ = client.hub().publish(&topic(&member.room), leave);
+            let _ = client
+                .hub()
+                .publish_here(&topic(&member.room), leave.into());
+            self.tell(&state, Told::Left(&member.room, &member.name));
+            if member.claimed {
+                self.release(&member.name);
+            }
         }
+    }
+
+    fn on_start(&self, hub: &crate::Hub) {
+        #[cfg(feature = "redis")]
+        self.share(hub);
+        #[cfg(not(feature = "redis"))]
+        let _ = hub;
     }
 }
 

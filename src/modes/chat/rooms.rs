@@ -10,6 +10,9 @@
 //! ago gives way first. Expired rooms are swept whenever someone enters a
 //! room.
 //!
+//! With several nodes, a room here goes as soon as none of its members is
+//! on this node: its history is in Redis, and is read again from there.
+//!
 //! The lobby is always open and not counted: however many rooms visitors
 //! make, a newcomer without a room always gets in.
 
@@ -29,14 +32,29 @@ pub(super) struct Member {
     pub name: String,
     pub room: String,
     pub allowance: Allowance,
+    /// The name is held in Redis for this node (chosen with `/nick`
+    /// while nodes share the chat).
+    pub claimed: bool,
 }
 
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(super) struct Room {
     pub members: HashSet<ClientId>,
     pub history: History,
     /// Since when it has had no members.
     empty_since: Option<Instant>,
+    /// Its history is here: always on one node; with several, once it has
+    /// been read from Redis (`shared`).
+    pub loaded: bool,
+    /// While its history is read from Redis: what the other nodes said in
+    /// it meanwhile, with each message's number.
+    pub loading: Option<Vec<(u64, String)>>,
+    /// The number of the last message from Redis it has (in its history,
+    /// or delivered): any not above it is not delivered again.
+    pub floor: u64,
+    /// Messages said here from this number on were delivered when said.
+    pub said_from: u64,
 }
 
 /// The server has its limit of rooms, all with members: no new one now.
@@ -49,18 +67,40 @@ pub(super) struct State {
     names: HashSet<String>,
     pub rooms: HashMap<String, Room>,
     guests: u64,
+    /// This node's id, when nodes share the chat through Redis.
+    pub node: Option<String>,
+    /// Who is on the other nodes.
+    #[cfg(feature = "redis")]
+    pub remote: super::remote::Remote,
+    /// The number of the next message said on this node.
+    pub next_said: u64,
 }
 
 impl State {
     pub(super) fn taken(&self, name: &str) -> bool {
+        #[cfg(feature = "redis")]
+        if self.remote.has(name) {
+            return true;
+        }
         self.names.contains(name)
+    }
+
+    /// Whether nodes share the chat: then a room's history is in Redis,
+    /// and a room goes as soon as no one here is in it.
+    pub(super) fn shared(&self) -> bool {
+        self.node.is_some()
     }
 
     /// The next free `guest-N`.
     pub(super) fn guest_name(&mut self) -> String {
         loop {
             self.guests += 1;
-            let name = format!("guest-{}", self.guests);
+            // With several nodes the node's id makes the name unique
+            // without asking Redis.
+            let name = match &self.node {
+                Some(node) => format!("guest-{node}-{}", self.guests),
+                None => format!("guest-{}", self.guests),
+            };
             if !self.taken(&name) {
                 return name;
             }
@@ -85,7 +125,11 @@ impl State {
                 .map(|(_, name)| name.clone());
             self.rooms.remove(&oldest.ok_or(Full)?);
         }
-        self.rooms.insert(name.to_string(), Room::default());
+        let room = Room {
+            loaded: !self.shared(),
+            ..Room::default()
+        };
+        self.rooms.insert(name.to_string(), room);
         Ok(())
     }
 
@@ -117,7 +161,7 @@ impl State {
         if let Some(room) = self.rooms.get_mut(&member.room) {
             room.members.remove(&id);
             if room.members.is_empty() {
-                if room.history.is_empty() {
+                if room.history.is_empty() || self.node.is_some() {
                     self.rooms.remove(&member.room);
                 } else {
                     room.empty_since = Some(Instant::now());
@@ -136,7 +180,7 @@ impl State {
             && self
                 .rooms
                 .get(&member.room)
-                .is_some_and(|r| r.members.len() == 1 && r.history.is_empty())
+                .is_some_and(|r| r.members.len() == 1 && (r.history.is_empty() || self.shared()))
     }
 
     /// Moves a member to `room`, which `open_room` has made.
@@ -168,7 +212,7 @@ impl State {
     }
 
     /// The names of a room's members, sorted.
-    pub(super) fn online(&self, room: &str) -> Vec<&str> {
+    pub(super) fn online<'a>(&'a self, room: &'a str) -> Vec<&'a str> {
         let mut names: Vec<&str> = self
             .rooms
             .get(room)
@@ -176,6 +220,8 @@ impl State {
             .flat_map(|r| &r.members)
             .filter_map(|id| Some(self.members.get(id)?.name.as_str()))
             .collect();
+        #[cfg(feature = "redis")]
+        names.extend(self.remote.names_in(room));
         names.sort_unstable();
         names
     }

@@ -1,0 +1,186 @@
+//! The subscriber thread: receives what the other nodes publish and hands
+//! it on, to the hub (topics) or the chat; keeps track of which nodes are
+//! alive from their beats.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use log::debug;
+
+use super::envelope::{self, Kind};
+use super::link::{self, Backoff, Link, Side};
+use super::{Address, GONE_AFTER, Listener, Nodes};
+use crate::handler::Message;
+use crate::hub::Hub;
+use crate::{Bytes, Utf8Bytes};
+
+struct Subscriber {
+    id: String,
+    prefix: String,
+    address: Address,
+    link: Arc<Link>,
+    listener: Arc<OnceLock<Arc<dyn Listener>>>,
+    stop: Arc<AtomicBool>,
+    hub: Hub,
+    /// When each other node was last heard.
+    heard: HashMap<String, Instant>,
+}
+
+pub(super) fn spawn(nodes: &Nodes, hub: Hub) -> std::io::Result<JoinHandle<()>> {
+    let mut subscriber = Subscriber {
+        id: nodes.id.clone(),
+        prefix: nodes.prefix.clone(),
+        address: nodes.address.clone(),
+        link: nodes.link.clone(),
+        listener: nodes.listener.clone(),
+        stop: nodes.stop.clone(),
+        hub,
+        heard: HashMap::new(),
+    };
+    std::thread::Builder::new()
+        .name("wshub-redis-in".into())
+        .spawn(move || subscriber.run())
+}
+
+impl Subscriber {
+    fn run(&mut self) {
+        let mut backoff = Backoff::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            // This node's own beat comes back every second: a connection
+            // silent for `GONE_AFTER` is broken, and is made again.
+            match link::connect(&self.address, GONE_AFTER) {
+                Ok(mut con) => {
+                    let mut pubsub = con.as_pubsub();
+                    match pubsub.psubscribe(format!("{}*", self.prefix)) {
+                        Ok(()) => {
+                            backoff = Backoff::new();
+                            if self.link.set(Side::Subscriber, true, &self.address, "")
+                                && let Some(listener) = self.listener.get()
+                            {
+                                listener.on_connected(&self.hub);
+                            }
+                            let why = self.listen(&mut pubsub);
+                            if self.stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            self.link.set(Side::Subscriber, false, &self.address, &why);
+                        }
+                        Err(e) => {
+                            self.link
+                                .set(Side::Subscriber, false, &self.address, &e.to_string());
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.link
+                        .set(Side::Subscriber, false, &self.address, &e.to_string());
+                }
+            }
+            // Away: other nodes fall silent, and are taken for gone after
+            // `GONE_AFTER` as if they had died.
+            let until = Instant::now() + backoff.next();
+            while Instant::now() < until && !self.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                self.expire();
+            }
+        }
+    }
+
+    /// Hands on every message until the connection fails (the reason) or
+    /// the node stops.
+    fn listen(&mut self, pubsub: &mut redis::PubSub<'_>) -> String {
+        let beat = format!("{}beat", self.prefix);
+        let topics = format!("{}topic:", self.prefix);
+        let chat = format!("{}chat", self.prefix);
+        loop {
+            let msg = match pubsub.get_message() {
+                Ok(msg) => msg,
+                Err(e) if e.is_timeout() => {
+                    return format!("no answer for {} s", GONE_AFTER.as_secs());
+                }
+                Err(e) => return e.to_string(),
+            };
+            let channel = msg.get_channel_name();
+            let Some((node, kind, body)) = envelope::decode(msg.get_payload_bytes()) else {
+                continue;
+            };
+            let own = node == self.id;
+            if !own {
+                self.heard_from(node, kind == Kind::Bye);
+            }
+            if channel == beat {
+                if own {
+                    if kind == Kind::Bye && self.stop.load(Ordering::Relaxed) {
+                        return String::new();
+                    }
+                    self.expire();
+                }
+            } else if let Some(topic) = channel.strip_prefix(&topics) {
+                if !own {
+                    self.deliver(topic, kind, body);
+                }
+            } else if channel == chat
+                && let Some(listener) = self.listener.get()
+            {
+                listener.on_message(&self.hub, node, kind, body);
+            }
+        }
+    }
+
+    fn deliver(&self, topic: &str, kind: Kind, body: &[u8]) {
+        let message = match kind {
+            Kind::Text => match Utf8Bytes::try_from(Bytes::copy_from_slice(body)) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return,
+            },
+            Kind::Binary => Message::Binary(Bytes::copy_from_slice(body)),
+            _ => return,
+        };
+        // Never waits for memory: a large message that does not fit now is
+        // not delivered here, and a client that cannot keep up is closed
+        // by the hub, as on one node.
+        if let Err(e) = self.hub.publish_here(topic, message) {
+            debug!("redis: a message on topic {topic} from another node was not delivered: {e}");
+        }
+    }
+
+    fn heard_from(&mut self, node: &str, bye: bool) {
+        let listener = self.listener.get();
+        if bye {
+            if self.heard.remove(node).is_some()
+                && let Some(listener) = listener
+            {
+                listener.on_node_gone(&self.hub, node);
+            }
+            return;
+        }
+        let new = self
+            .heard
+            .insert(node.to_string(), Instant::now())
+            .is_none();
+        if new && let Some(listener) = listener {
+            listener.on_node_seen(&self.hub, node);
+        }
+    }
+
+    /// Forgets the nodes silent for `GONE_AFTER`.
+    fn expire(&mut self) {
+        let now = Instant::now();
+        let gone: Vec<String> = self
+            .heard
+            .iter()
+            .filter(|(_, at)| now.duration_since(**at) >= GONE_AFTER)
+            .map(|(node, _)| node.clone())
+            .collect();
+        for node in gone {
+            self.heard.remove(&node);
+            if let Some(listener) = self.listener.get() {
+                listener.on_node_gone(&self.hub, &node);
+            }
+        }
+    }
+}
