@@ -267,7 +267,12 @@ fn history_lives_in_redis_and_a_newcomer_misses_and_doubles_nothing() {
         redis.command("LLEN wshub:0:history:kitchen").as_deref() == Some(":5\r\n")
     });
     a_bin.0.kill().unwrap();
-    let (_b_bin, b) = node(&redis, &fast);
+    // The first client of a node just started, before its link to Redis
+    // is up, still gets the room's history.
+    let url = redis.url();
+    let mut b_args = vec!["--redis", url.as_str(), "--metrics"];
+    b_args.extend_from_slice(&fast);
+    let (_b_bin, b, _) = start_binary(&b_args);
     let (mut cy, _) = chat(b, "/ws?room=kitchen");
     for i in 0..5 {
         let m = expect(&mut cy, "message");
@@ -405,4 +410,25 @@ fn an_idle_node_keeps_its_connections_and_stops_at_once() {
         "exit took {:?}",
         stopped.elapsed()
     );
+}
+
+#[test]
+fn names_can_be_chosen_again_as_soon_as_redis_is_back() {
+    let mut redis = RedisServer::start();
+    let (_a, a) = node(&redis, &[]);
+    let (mut ada, _) = chat(a, "/ws");
+    ada.send(WsMessage::text("/nick ada")).unwrap();
+    until(&mut ada, "rename", r#""to":"ada""#);
+
+    redis.stop();
+    wait_connected(a, false);
+    ada.send(WsMessage::text("/nick ada2")).unwrap();
+    until(&mut ada, "error", "try again in a moment");
+
+    // Back: the node's kept connection for claims died with the old
+    // Redis; the first claim afterwards makes a new one, not an error.
+    redis.restart();
+    wait_connected(a, true);
+    ada.send(WsMessage::text("/nick ada3")).unwrap();
+    until(&mut ada, "rename", r#""to":"ada3""#);
 }
