@@ -267,7 +267,12 @@ fn history_lives_in_redis_and_a_newcomer_misses_and_doubles_nothing() {
         redis.command("LLEN wshub:0:history:kitchen").as_deref() == Some(":5\r\n")
     });
     a_bin.0.kill().unwrap();
-    let (_b_bin, b) = node(&redis, &fast);
+    // The first client of a node just started, before its link to Redis
+    // is up, still gets the room's history.
+    let url = redis.url();
+    let mut b_args = vec!["--redis", url.as_str(), "--metrics"];
+    b_args.extend_from_slice(&fast);
+    let (_b_bin, b, _) = start_binary(&b_args);
     let (mut cy, _) = chat(b, "/ws?room=kitchen");
     for i in 0..5 {
         let m = expect(&mut cy, "message");
@@ -367,4 +372,63 @@ fn a_bad_redis_address_is_one_clear_line() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("must start with redis://"), "{err}");
+}
+
+/// Connections Redis has accepted so far (this question is one of them).
+fn connections_received(redis: &RedisServer) -> u64 {
+    let info = redis.command("INFO stats").expect("INFO");
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .expect(&info);
+    line.trim().parse().unwrap()
+}
+
+#[test]
+fn an_idle_node_keeps_its_connections_and_stops_at_once() {
+    let redis = RedisServer::start();
+    let (mut bin, _addr) = node(&redis, &[]);
+    let before = connections_received(&redis);
+    // Three seconds of nothing to send but beats: the same two
+    // connections carry them (a node that dropped its link for nothing
+    // would have made new ones).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(connections_received(&redis), before + 1);
+
+    // SIGTERM: the node says goodbye and is gone at once, not after its
+    // subscriber's read timeout.
+    let stopped = Instant::now();
+    // SAFETY: signalling a child process this test started.
+    assert_eq!(unsafe { libc::kill(bin.0.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = stopped + WAIT;
+    while bin.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the node did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "exit took {:?}",
+        stopped.elapsed()
+    );
+}
+
+#[test]
+fn names_can_be_chosen_again_as_soon_as_redis_is_back() {
+    let mut redis = RedisServer::start();
+    let (_a, a) = node(&redis, &[]);
+    let (mut ada, _) = chat(a, "/ws");
+    ada.send(WsMessage::text("/nick ada")).unwrap();
+    until(&mut ada, "rename", r#""to":"ada""#);
+
+    redis.stop();
+    wait_connected(a, false);
+    ada.send(WsMessage::text("/nick ada2")).unwrap();
+    until(&mut ada, "error", "try again in a moment");
+
+    // Back: the node's kept connection for claims died with the old
+    // Redis; the first claim afterwards makes a new one, not an error.
+    redis.restart();
+    wait_connected(a, true);
+    ada.send(WsMessage::text("/nick ada3")).unwrap();
+    until(&mut ada, "rename", r#""to":"ada3""#);
 }

@@ -30,6 +30,10 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    pub(super) fn publisher_up(&self) -> bool {
+        self.publisher.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn up(&self) -> bool {
         self.publisher.load(Ordering::Relaxed) && self.subscriber.load(Ordering::Relaxed)
     }
@@ -74,7 +78,7 @@ pub(super) fn connect(
     Ok(con)
 }
 
-/// The error of a round trip not tried because Redis is away.
+/// The error of a round trip that could not be made.
 pub(super) fn down() -> redis::RedisError {
     redis::RedisError::from(std::io::Error::new(
         std::io::ErrorKind::NotConnected,

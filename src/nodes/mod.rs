@@ -92,9 +92,15 @@ pub(crate) trait Listener: Send + Sync {
     /// A message another node (or, for sequenced ones, this node too)
     /// published on the chat channel.
     fn on_message(&self, hub: &Hub, from: &str, kind: Kind, body: &[u8]);
-    /// The node is subscribed again (or for the first time): what it knew
-    /// of the others may be stale, and they may not know its members.
+    /// The subscriber has subscribed (again): what arrives from now on is
+    /// new, and Redis may have started afresh, its numbers with it.
+    fn on_subscribed(&self);
+    /// Both connections are up (again): what the node knew of the others
+    /// may be stale, and they may not know its members.
     fn on_connected(&self, hub: &Hub);
+    /// The node's members are to be sent again: a notice of them could not
+    /// be queued (the outbox was full).
+    fn announce(&self, hub: &Hub);
     /// A node not heard from before, or taken for dead, is heard.
     fn on_node_seen(&self, hub: &Hub, node: &str);
     /// A node has been silent for `GONE_AFTER`, or said goodbye.
@@ -151,6 +157,9 @@ pub(crate) struct Nodes {
     outbox: Sender<Outgoing>,
     /// Bytes in `outbox`: added by the sender, taken off by the publisher.
     queued: Arc<AtomicUsize>,
+    /// A presence notice was dropped: the publisher sends the whole list
+    /// once the outbox has room.
+    stale_members: Arc<AtomicBool>,
     link: Arc<Link>,
     /// Set once, when the chat starts listening.
     listener: Arc<OnceLock<Arc<dyn Listener>>>,
@@ -166,28 +175,34 @@ pub(crate) struct Nodes {
 const ROUND_TRIP: Duration = Duration::from_secs(1);
 
 impl Nodes {
-    /// Starts the node's two threads. Redis need not be up: they keep
-    /// trying.
-    pub(crate) fn start(address: Address, hub: Hub) -> Result<Arc<Nodes>> {
-        let id = envelope::new_node_id();
-        let prefix = format!("wshub:{}:", address.db);
-        let (outbox, rx): (Sender<Outgoing>, Receiver<Outgoing>) = crossbeam_channel::unbounded();
+    /// The link, not yet started: the hub and its handler are given it
+    /// first, so that nothing the threads hear is missed.
+    pub(crate) fn new(address: Address) -> (Arc<Nodes>, Receiver<Outgoing>) {
+        let (outbox, rx) = crossbeam_channel::unbounded();
         let nodes = Arc::new(Nodes {
-            id,
+            id: envelope::new_node_id(),
+            prefix: format!("wshub:{}:", address.db),
             address,
-            prefix,
             outbox,
             queued: Arc::new(AtomicUsize::new(0)),
+            stale_members: Arc::new(AtomicBool::new(false)),
             link: Arc::new(Link::default()),
             listener: Arc::new(OnceLock::new()),
             commands: Mutex::new(None),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Mutex::new(Vec::new()),
         });
-        let publisher = publisher::spawn(&nodes, rx, hub.clone())?;
-        let subscriber = subscriber::spawn(&nodes, hub)?;
-        nodes.threads().extend([publisher, subscriber]);
-        Ok(nodes)
+        (nodes, rx)
+    }
+
+    /// Starts the node's two threads. Redis need not be up: they keep
+    /// trying.
+    pub(crate) fn start(&self, rx: Receiver<Outgoing>, hub: &Hub) -> Result<()> {
+        let publisher = publisher::spawn(self, rx, hub.clone())?;
+        self.threads().push(publisher);
+        let subscriber = subscriber::spawn(self, hub.clone())?;
+        self.threads().push(subscriber);
+        Ok(())
     }
 
     fn threads(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
@@ -252,12 +267,17 @@ impl Nodes {
         });
     }
 
-    /// Publishes `body` on the chat channel.
+    /// Publishes `body` on the chat channel. A presence notice that
+    /// cannot be queued is made good by sending the whole list later.
     pub(crate) fn tell(&self, kind: Kind, body: &str) -> bool {
-        self.send(Outgoing::Publish {
+        let sent = self.send(Outgoing::Publish {
             channel: self.chat_channel(),
             payload: envelope::encode(&self.id, kind, body.as_bytes()),
-        })
+        });
+        if !sent && matches!(kind, Kind::Joined | Kind::Left | Kind::Renamed) {
+            self.stale_members.store(true, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Hands a chat message to the publisher to be numbered in `room`,
@@ -299,24 +319,34 @@ impl Nodes {
         self.round_trip(|con| redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(con))
     }
 
+    /// Runs `f` on the connection for round trips. Tried whether or not
+    /// the publisher and subscriber are up (a node just started may read
+    /// history before they are); a kept connection that fails (Redis
+    /// restarted, or closed it while idle) is made again once.
     fn round_trip<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> redis::RedisResult<T> {
-        if !self.link.up() {
-            return Err(link::down());
-        }
         let mut guard = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(link::connect(&self.address, ROUND_TRIP)?);
+        let kept = guard.is_some();
+        for attempt in 0..2 {
+            let con = match guard.as_mut() {
+                Some(con) => con,
+                None => guard.insert(link::connect(&self.address, ROUND_TRIP)?),
+            };
+            match f(con) {
+                Ok(answer) => return Ok(answer),
+                Err(e) => {
+                    // A connection that failed once is not trusted again.
+                    *guard = None;
+                    let stale = kept && attempt == 0;
+                    if !stale || !(e.is_io_error() || e.is_connection_dropped()) {
+                        return Err(e);
+                    }
+                }
+            }
         }
-        let con = guard.as_mut().expect("just made");
-        let result = f(con);
-        if result.is_err() {
-            // A connection that failed once is not trusted again.
-            *guard = None;
-        }
-        result
+        Err(link::down())
     }
 
     /// Stops both threads: the publisher sends what it holds and says
@@ -325,8 +355,26 @@ impl Nodes {
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.outbox.send(Outgoing::Stop);
-        for thread in self.threads().drain(..) {
+        let mut threads = std::mem::take(&mut *self.threads());
+        let subscriber = threads.pop();
+        for thread in threads {
             let _ = thread.join();
+        }
+        if let Some(subscriber) = subscriber {
+            // The subscriber ends on hearing this node's goodbye. If the
+            // publisher could not say it (it was reconnecting), say it
+            // here, or the subscriber would wait for its read timeout.
+            if !subscriber.is_finished() {
+                let beat = format!("{}beat", self.prefix);
+                let bye = envelope::encode(&self.id, Kind::Bye, b"");
+                if let Ok(mut con) = link::connect(&self.address, ROUND_TRIP) {
+                    let _ = redis::cmd("PUBLISH")
+                        .arg(&beat)
+                        .arg(&bye[..])
+                        .query::<i64>(&mut con);
+                }
+            }
+            let _ = subscriber.join();
         }
     }
 }

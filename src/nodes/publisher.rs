@@ -13,7 +13,7 @@ use log::warn;
 
 use super::envelope::{self, Kind};
 use super::link::{self, Backoff, Link, Side};
-use super::{Address, BEAT, HISTORY_TTL, Listener, NAME_TTL, Nodes, Outgoing};
+use super::{Address, BEAT, HISTORY_TTL, Listener, NAME_TTL, Nodes, OUTBOX_BYTES, Outgoing};
 use crate::hub::Hub;
 
 /// Numbers a room's message, keeps it in the room's history and publishes
@@ -61,8 +61,8 @@ struct Publisher {
     address: Address,
     link: Arc<Link>,
     queued: Arc<AtomicUsize>,
+    stale_members: Arc<AtomicBool>,
     listener: Arc<OnceLock<Arc<dyn Listener>>>,
-    stop: Arc<AtomicBool>,
     rx: Receiver<Outgoing>,
     hub: Hub,
 }
@@ -85,8 +85,8 @@ pub(super) fn spawn(
         address: nodes.address.clone(),
         link: nodes.link.clone(),
         queued: nodes.queued.clone(),
+        stale_members: nodes.stale_members.clone(),
         listener: nodes.listener.clone(),
-        stop: nodes.stop.clone(),
         rx,
         hub,
     };
@@ -173,6 +173,12 @@ impl Publisher {
                     return End::Failed(e.to_string());
                 }
             }
+            if self.queued.load(Ordering::Relaxed) < OUTBOX_BYTES / 2
+                && self.stale_members.swap(false, Ordering::Relaxed)
+                && let Some(listener) = self.listener.get()
+            {
+                listener.announce(&self.hub);
+            }
             let mut stopping = false;
             let first = match self.rx.recv_deadline(next_beat) {
                 Ok(first) => Some(first),
@@ -193,11 +199,17 @@ impl Publisher {
                     other => self.add(&mut pipe, scripts, other),
                 }
             }
-            if stopping || self.stop.load(Ordering::Relaxed) {
+            // Everything handed over before the stop goes out first.
+            if stopping {
                 let bye = envelope::encode(&self.id, Kind::Bye, b"");
                 pipe.cmd("PUBLISH").arg(&beat).arg(bye).ignore();
                 let _ = pipe.query::<()>(con);
                 return End::Stopped;
+            }
+            // Nothing to say this round (woken for nothing): the client
+            // refuses an empty pipeline, and there is nothing to send.
+            if pipe.is_empty() {
+                continue;
             }
             if let Err(e) = pipe.query::<()>(con) {
                 return End::Failed(e.to_string());

@@ -13,7 +13,7 @@ use log::debug;
 
 use super::envelope::{self, Kind};
 use super::link::{self, Backoff, Link, Side};
-use super::{Address, GONE_AFTER, Listener, Nodes};
+use super::{Address, BEAT, GONE_AFTER, Listener, Nodes};
 use crate::handler::Message;
 use crate::hub::Hub;
 use crate::{Bytes, Utf8Bytes};
@@ -50,14 +50,20 @@ impl Subscriber {
     fn run(&mut self) {
         let mut backoff = Backoff::new();
         while !self.stop.load(Ordering::Relaxed) {
-            // This node's own beat comes back every second: a connection
-            // silent for `GONE_AFTER` is broken, and is made again.
-            match link::connect(&self.address, GONE_AFTER) {
+            // Reads wake at least every `BEAT`, to stop, to forget the
+            // nodes gone silent, and to notice this node's own beats no
+            // longer coming back.
+            match link::connect(&self.address, BEAT) {
                 Ok(mut con) => {
                     let mut pubsub = con.as_pubsub();
                     match pubsub.psubscribe(format!("{}*", self.prefix)) {
                         Ok(()) => {
                             backoff = Backoff::new();
+                            // What comes now is new: numbers start again
+                            // if Redis did.
+                            if let Some(listener) = self.listener.get() {
+                                listener.on_subscribed();
+                            }
                             if self.link.set(Side::Subscriber, true, &self.address, "")
                                 && let Some(listener) = self.listener.get()
                             {
@@ -96,12 +102,31 @@ impl Subscriber {
         let beat = format!("{}beat", self.prefix);
         let topics = format!("{}topic:", self.prefix);
         let chat = format!("{}chat", self.prefix);
+        let mut own_beat = Instant::now();
+        let mut tick = Instant::now();
         loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return String::new();
+            }
+            if tick.elapsed() >= BEAT {
+                tick = Instant::now();
+                self.expire();
+                // The publisher beats every second while it is up; if its
+                // beats stop coming back, this subscription is dead even
+                // though the socket has said nothing (a half-open TCP
+                // connection after a network fault).
+                if !self.link.publisher_up() {
+                    own_beat = Instant::now();
+                } else if own_beat.elapsed() >= GONE_AFTER {
+                    return format!(
+                        "this node's own beats stopped coming back for {} s",
+                        GONE_AFTER.as_secs()
+                    );
+                }
+            }
             let msg = match pubsub.get_message() {
                 Ok(msg) => msg,
-                Err(e) if e.is_timeout() => {
-                    return format!("no answer for {} s", GONE_AFTER.as_secs());
-                }
+                Err(e) if e.is_timeout() => continue,
                 Err(e) => return e.to_string(),
             };
             let channel = msg.get_channel_name();
@@ -114,10 +139,7 @@ impl Subscriber {
             }
             if channel == beat {
                 if own {
-                    if kind == Kind::Bye && self.stop.load(Ordering::Relaxed) {
-                        return String::new();
-                    }
-                    self.expire();
+                    own_beat = Instant::now();
                 }
             } else if let Some(topic) = channel.strip_prefix(&topics) {
                 if !own {

@@ -137,12 +137,21 @@ impl Server {
         let budget = Budget::new(config.memory_budget);
         let metrics = Arc::new(Metrics::default());
         let (hub, hub_thread) = hub::start(limits, 4096, budget, metrics)?;
-        #[cfg(feature = "redis")]
-        if let Some(address) = redis {
-            hub.set_nodes(crate::nodes::Nodes::start(address, hub.clone())?);
-        }
-        handler.on_start(&hub);
         let stop = Arc::new(Stop::new()?);
+        #[cfg(feature = "redis")]
+        let nodes = redis.map(|address| {
+            let (nodes, outbox) = crate::nodes::Nodes::new(address);
+            hub.set_nodes(nodes.clone());
+            (nodes, outbox)
+        });
+        handler.on_start(&hub);
+        #[cfg(feature = "redis")]
+        if let Some((nodes, outbox)) = nodes
+            && let Err(e) = nodes.start(outbox, &hub)
+        {
+            nodes.stop();
+            return Err(e);
+        }
         let shared = Arc::new(Shared {
             config,
             www,

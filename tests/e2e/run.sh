@@ -19,6 +19,17 @@ if [ ! -x /usr/bin/chromium ]; then
   as_root apt-get install -y chromium
 fi
 
+# nodes.test.mjs puts two nodes sharing a redis-server behind Debian's
+# nginx. The package is `nginx` (Debian 12's `nginx-light` is only `nginx`
+# plus the echo module); /usr/sbin is not on every user's PATH.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  echo "e2e: installing nginx (apt-get)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update
+  as_root apt-get install -y nginx
+fi
+bash "$root/tests/setup/redis.sh"
+
 command -v node >/dev/null || { echo "e2e: node is required (>= 20)" >&2; exit 1; }
 
 # npm ci when node_modules is missing or older than the lock file.
@@ -35,12 +46,12 @@ mkdir -p "$root/target/e2e"
 rm -f "$root"/target/e2e/failed-*.png
 cd "$here"
 echo "e2e: over http:// and ws://"
-node --test --test-reporter=spec chat.test.mjs rooms.test.mjs subprotocol.test.mjs pages.test.mjs
+node --test --test-reporter=spec chat.test.mjs rooms.test.mjs subprotocol.test.mjs pages.test.mjs nodes.test.mjs
 
 # The page's suites again over https:// and wss://, with a self-signed
 # certificate made for this run (Chromium is told to accept it).
 # pages.test.mjs stays on http: its pages come from file:// and from
-# other servers.
+# other servers; so does nodes.test.mjs, whose nginx speaks plain http.
 if ! command -v openssl >/dev/null; then
   echo "e2e: installing openssl (apt-get)"
   export DEBIAN_FRONTEND=noninteractive

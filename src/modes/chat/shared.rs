@@ -339,16 +339,26 @@ impl Listener for Heard {
         }
     }
 
-    fn on_connected(&self, hub: &Hub) {
-        let mut state = lock(&self.state);
+    fn on_subscribed(&self) {
         // A new subscription carries only what is published from now on,
         // and Redis may have started again (its numbers with it).
-        for room in state.rooms.values_mut() {
+        for room in lock(&self.state).rooms.values_mut() {
             room.floor = 0;
         }
+    }
+
+    fn on_connected(&self, hub: &Hub) {
+        let state = lock(&self.state);
         if let Some(nodes) = hub.nodes() {
             announce(&state, nodes);
             nodes.tell(Kind::Hello, "");
+        }
+    }
+
+    fn announce(&self, hub: &Hub) {
+        let state = lock(&self.state);
+        if let Some(nodes) = hub.nodes() {
+            announce(&state, nodes);
         }
     }
 
