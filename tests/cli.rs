@@ -83,14 +83,23 @@ fn user_errors_are_one_line_and_exit_non_zero() {
         "{err}"
     );
 
+    // Bad usage: exit 2, one line that names the flag and what it expects.
     for (args, says) in [
         (
             &["--mode", "karaoke"][..],
-            "invalid value 'karaoke' for '--mode <MODE>'",
+            "--mode expects chat, echo or broadcast, got 'karaoke'",
         ),
         (
             &["--max-message", "lots"][..],
-            "'lots' is not a size such as 4096, 64K or 16M",
+            "--max-message expects a size such as 4096, 64K or 16M, got 'lots'",
+        ),
+        (
+            &["--queue", "x"][..],
+            "--queue expects a whole number, got 'x'",
+        ),
+        (
+            &["--ping-interval", "0"][..],
+            "--ping-interval expects a whole number of at least 1, got '0'",
         ),
         (&["--bogus"][..], "unexpected argument '--bogus'"),
     ] {
@@ -105,20 +114,63 @@ fn user_errors_are_one_line_and_exit_non_zero() {
 fn help_lists_the_limits_with_their_defaults() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in [
-        "--addr",
-        "--mode",
-        "--www",
-        "--ws-path",
-        "--max-message",
-        "--max-connections",
-        "--queue",
-        "--queue-bytes",
-        "--memory",
-    ] {
+    // Every flag with its value's name, as README's table lists them.
+    let mut flags = vec![
+        "--addr <HOST:PORT>",
+        "--mode <MODE>",
+        "--www <DIR>",
+        "--ws-path <PATH>",
+        "--protocol <NAME>",
+        "--max-message <BYTES>",
+        "--max-connections <N>",
+        "--queue <MESSAGES>",
+        "--queue-bytes <BYTES>",
+        "--memory <BYTES>",
+        "--read-buffer <BYTES>",
+        "--ping-interval <SECONDS>",
+        "--head-timeout <SECONDS>",
+        "--max-head <BYTES>",
+        "--rate <PER_SECOND>",
+        "--burst <MESSAGES>",
+        "--history <MESSAGES>",
+        "--history-bytes <BYTES>",
+        "--max-rooms <N>",
+        "--allow-origin <URL>",
+        "--explain ",
+        "--metrics ",
+        "--help ",
+        "--version ",
+    ];
+    if cfg!(feature = "tls") {
+        flags.extend(["--tls-cert <FILE>", "--tls-key <FILE>"]);
+    }
+    if cfg!(feature = "redis") {
+        flags.push("--redis <URL>");
+    }
+    for flag in flags {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert!(help.contains("[default: 4096]") && help.contains("[default: 1024]"));
+    for default in [
+        "127.0.0.1:8080",
+        "chat",
+        "the built-in page",
+        "/ws",
+        "64K in chat, 1M otherwise",
+        "4096",
+        "1024",
+        "1M",
+        "64M",
+        "1K",
+        "30",
+        "10",
+        "16K",
+        "20",
+        "64K",
+        "100",
+    ] {
+        let shown = format!("[default: {default}]");
+        assert!(help.contains(&shown), "{shown} missing from --help");
+    }
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("wshub "));
 }
