@@ -13,16 +13,18 @@
 //!
 //! The parts: `rooms` is the state (members, names, rooms and their
 //! lifecycle), `history` a room's recent messages, `rate` the per-client
-//! allowance; `remote` who is on the other nodes and `shared` what the
-//! nodes tell each other.
+//! allowance, `notices` the texts it sends; `remote` who is on the other
+//! nodes, `told` what a node tells the others and `shared` how.
 
 mod history;
+mod notices;
 mod rate;
 #[cfg(feature = "redis")]
 mod remote;
 mod rooms;
 #[cfg(feature = "redis")]
 mod shared;
+mod told;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,8 +32,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use log::info;
 
 use self::history::Bounds;
+use self::notices::{error, join, kept, leave, renamed, too_many_rooms};
 use self::rate::{Allowance, Rate, Verdict};
 use self::rooms::{Member, State};
+use self::told::Told;
 use super::names;
 use crate::json::string as js;
 use crate::{Accepted, Client, CloseInfo, Handler, Message, Refusal, Request};
@@ -282,14 +286,6 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A message as history keeps it: marked, for the page to show apart.
-fn kept(live: &str) -> String {
-    match live.strip_suffix('}') {
-        Some(open) => format!(r#"{open},"history":true}}"#),
-        None => live.to_string(),
-    }
-}
-
 /// Milliseconds since the Unix epoch, for the `ts` field.
 fn now_ms() -> u128 {
     SystemTime::now()
@@ -302,79 +298,6 @@ fn now_ms() -> u128 {
 fn valid_name(name: &str) -> bool {
     let count = name.chars().count();
     (1..=32).contains(&count) && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
-}
-
-fn error(text: &str) -> String {
-    format!(r#"{{"type":"error","text":{}}}"#, js(text))
-}
-
-fn join(room: &str, name: &str) -> String {
-    format!(
-        r#"{{"type":"join","room":{},"name":{}}}"#,
-        js(room),
-        js(name)
-    )
-}
-
-fn leave(room: &str, name: &str) -> String {
-    format!(
-        r#"{{"type":"leave","room":{},"name":{}}}"#,
-        js(room),
-        js(name)
-    )
-}
-
-fn renamed(room: &str, from: &str, to: &str) -> String {
-    format!(
-        r#"{{"type":"rename","room":{},"from":{},"to":{}}}"#,
-        js(room),
-        js(from),
-        js(to)
-    )
-}
-
-/// What this node tells the other nodes, with several.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-enum Told<'a> {
-    /// Room and name.
-    Joined(&'a str, &'a str),
-    /// Room and name.
-    Left(&'a str, &'a str),
-    /// Room, old name, new name.
-    Renamed(&'a str, &'a str, &'a str),
-    /// Room, the message's number on this node, the message.
-    Said(&'a str, u64, &'a str),
-}
-
-/// One node: there is no one to tell, and nothing to read from elsewhere.
-#[cfg(not(feature = "redis"))]
-impl Chat {
-    fn ready<'a>(
-        &self,
-        state: MutexGuard<'a, State>,
-        _: &Client,
-        _: &str,
-    ) -> MutexGuard<'a, State> {
-        state
-    }
-
-    fn tell(&self, _: &State, _: Told<'_>) {}
-
-    fn claim<'a>(
-        &self,
-        state: MutexGuard<'a, State>,
-        _: &Client,
-        _: &str,
-        _: &str,
-    ) -> Option<MutexGuard<'a, State>> {
-        Some(state)
-    }
-
-    fn release(&self, _: &str) {}
-}
-
-fn too_many_rooms(max: usize) -> String {
-    format!("the server is at its limit of {max} rooms; join one that exists, or try again later")
 }
 
 /// The text after a command word (`/nick`, `/join`), if `text` is that

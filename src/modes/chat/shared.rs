@@ -41,8 +41,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use log::debug;
 
 use super::history::{Bounds, History};
+use super::notices::{error, join, kept, leave, renamed};
 use super::rooms::State;
-use super::{Chat, Told, error, join, kept, leave, lock, renamed, topic};
+use super::told::Told;
+use super::{Chat, lock, topic};
 #[cfg(doc)]
 use crate::nodes::{GONE_AFTER, NAME_TTL};
 use crate::nodes::{Kind, Listener, Nodes};
