@@ -53,6 +53,17 @@ fn online(welcome: &str) -> Vec<String> {
         .collect()
 }
 
+/// The next message if one comes within `ms` milliseconds; reads wait
+/// up to `WAIT` again afterwards.
+fn within(ws: &mut Ws, ms: u64) -> Option<WsMessage> {
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(ms)))
+        .unwrap();
+    let got = ws.read().ok();
+    ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    got
+}
+
 /// Reads until a message of `kind` whose text contains `needle`, skipping
 /// the others (notices of other clients, say).
 fn until(ws: &mut Ws, kind: &str, needle: &str) -> String {
@@ -204,25 +215,14 @@ fn when_redis_goes_away_each_node_serves_its_own_and_both_recover() {
     let mut sub_b = connect(b, "/ws?topic=t");
     let deliver = |from: &mut Ws, to: &mut Ws, text: &str| -> bool {
         from.send(WsMessage::text(text)).unwrap();
-        to.get_ref()
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let got = to.read().map(|m| m.into_text().unwrap().to_string());
-        to.get_ref().set_read_timeout(Some(WAIT)).unwrap();
-        got.is_ok_and(|t| t == text)
+        within(to, 200).is_some_and(|m| m.to_text().unwrap() == text)
     };
     // Until both see each other.
     wait_until("a message crosses nodes", || {
         deliver(&mut pub_a, &mut sub_b, "hello")
     });
     assert_eq!(next_text(&mut sub_a), "hello");
-    while sub_a
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .is_ok()
-        && sub_a.read().is_ok()
-    {}
-    sub_a.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    while within(&mut sub_a, 100).is_some() {}
 
     redis.stop();
     wait_connected(a, false);
@@ -293,9 +293,7 @@ fn history_lives_in_redis_and_a_newcomer_misses_and_doubles_nothing() {
     });
     let mut newcomers = Vec::new();
     for _ in 0..5 {
-        let (ws, _) = chat(b, "/ws?room=kitchen");
-        ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
-        newcomers.push(ws);
+        newcomers.push(chat(b, "/ws?room=kitchen").0);
         std::thread::sleep(Duration::from_millis(5));
     }
     let _talker = talk.join().unwrap();
@@ -329,23 +327,11 @@ fn broadcast_topics_cross_nodes_in_order_and_stay_apart() {
     // through once the path is open.
     wait_until("the topic crosses nodes", || {
         sport_a.send(WsMessage::text("probe")).unwrap();
-        sport_b
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        matches!(sport_b.read(), Ok(m) if m.to_text().unwrap() == "probe")
+        within(&mut sport_b, 200).is_some_and(|m| m.to_text().unwrap() == "probe")
     });
-    sport_b.get_ref().set_read_timeout(Some(WAIT)).unwrap();
-    while let Ok(m) = {
-        sport_b
-            .get_ref()
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        sport_b.read()
-    } {
+    while let Some(m) = within(&mut sport_b, 200) {
         assert_eq!(m.to_text().unwrap(), "probe");
     }
-    sport_b.get_ref().set_read_timeout(Some(WAIT)).unwrap();
     for i in 0..200 {
         sport_a
             .send(WsMessage::binary(i.to_string().into_bytes()))
@@ -354,12 +340,8 @@ fn broadcast_topics_cross_nodes_in_order_and_stay_apart() {
     for i in 0..200 {
         assert_eq!(next(&mut sport_b).into_data(), i.to_string().into_bytes());
     }
-    news_b
-        .get_ref()
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
     assert!(
-        news_b.read().is_err(),
+        within(&mut news_b, 300).is_none(),
         "another topic's messages stay apart"
     );
 }

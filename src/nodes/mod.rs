@@ -39,12 +39,13 @@
 //! one line when it loses Redis and one when it has it back, when it
 //! resubscribes and the chat announces its members again.
 //!
-//! The module's parts: `address` reads the address, `envelope` is what
-//! goes on a channel, `link` the connections' state and backoff,
+//! The module's parts: `address` reads the address, `keys` names the
+//! channels and keys, `envelope` is what goes on a channel, `link` the connections' state and backoff,
 //! `publisher` and `subscriber` the two threads.
 
 mod address;
 mod envelope;
+mod keys;
 mod link;
 mod publisher;
 mod subscriber;
@@ -59,6 +60,7 @@ use log::debug;
 
 pub(crate) use self::address::Address;
 pub(crate) use self::envelope::Kind;
+use self::keys::Keys;
 use self::link::Link;
 use crate::error::Result;
 use crate::handler::Message;
@@ -150,10 +152,7 @@ impl Outgoing {
 pub(crate) struct Nodes {
     id: NodeId,
     address: Address,
-    /// `wshub:DB:`, before every channel and key: pub/sub channels are
-    /// shared by all of a Redis's databases, so the number keeps two
-    /// deployments on one Redis apart.
-    prefix: String,
+    keys: Keys,
     outbox: Sender<Outgoing>,
     /// Bytes in `outbox`: added by the sender, taken off by the publisher.
     queued: Arc<AtomicUsize>,
@@ -181,7 +180,7 @@ impl Nodes {
         let (outbox, rx) = crossbeam_channel::unbounded();
         let nodes = Arc::new(Nodes {
             id: envelope::new_node_id(),
-            prefix: format!("wshub:{}:", address.db),
+            keys: Keys::new(address.db),
             address,
             outbox,
             queued: Arc::new(AtomicUsize::new(0)),
@@ -219,20 +218,6 @@ impl Nodes {
         self.link.up()
     }
 
-    /// The chat's channel, and the key of a room's history, its counter
-    /// and a claimed name.
-    pub(crate) fn chat_channel(&self) -> String {
-        format!("{}chat", self.prefix)
-    }
-
-    pub(crate) fn history_key(&self, room: &str) -> String {
-        format!("{}history:{room}", self.prefix)
-    }
-
-    fn name_key(&self, name: &str) -> String {
-        format!("{}name:{name}", self.prefix)
-    }
-
     /// Sets who hears the chat channel; once.
     pub(crate) fn listen(&self, listener: Arc<dyn Listener>) {
         let _ = self.listener.set(listener);
@@ -262,7 +247,7 @@ impl Nodes {
             Message::Binary(b) => (Kind::Binary, &b[..]),
         };
         self.send(Outgoing::Publish {
-            channel: format!("{}topic:{topic}", self.prefix),
+            channel: self.keys.topic(topic),
             payload: envelope::encode(&self.id, kind, body),
         });
     }
@@ -271,7 +256,7 @@ impl Nodes {
     /// cannot be queued is made good by sending the whole list later.
     pub(crate) fn tell(&self, kind: Kind, body: &str) -> bool {
         let sent = self.send(Outgoing::Publish {
-            channel: self.chat_channel(),
+            channel: self.keys.chat(),
             payload: envelope::encode(&self.id, kind, body.as_bytes()),
         });
         if !sent && matches!(kind, Kind::Joined | Kind::Left | Kind::Renamed) {
@@ -284,7 +269,7 @@ impl Nodes {
     /// kept (the last `keep` of the room) and published; see `Outgoing`.
     pub(crate) fn said(&self, room: &str, body: &str, keep: usize) -> bool {
         self.send(Outgoing::Sequenced {
-            channel: self.chat_channel(),
+            channel: self.keys.chat(),
             room: room.to_string(),
             head: envelope::encode(&self.id, Kind::Said, b""),
             body: body.to_string(),
@@ -300,7 +285,7 @@ impl Nodes {
     /// Claims `name` for this node, unless another node holds it: `Ok(false)`.
     /// An error means Redis did not answer.
     pub(crate) fn claim(&self, name: &str) -> redis::RedisResult<bool> {
-        let key = self.name_key(name);
+        let key = self.keys.name(name);
         self.round_trip(|con| {
             let set: Option<String> = redis::cmd("SET")
                 .arg(&key)
@@ -315,7 +300,7 @@ impl Nodes {
 
     /// A room's history as Redis keeps it, oldest first.
     pub(crate) fn history(&self, room: &str) -> redis::RedisResult<Vec<Vec<u8>>> {
-        let key = self.history_key(room);
+        let key = self.keys.history(room);
         self.round_trip(|con| redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query(con))
     }
 
@@ -365,7 +350,7 @@ impl Nodes {
             // publisher could not say it (it was reconnecting), say it
             // here, or the subscriber would wait for its read timeout.
             if !subscriber.is_finished() {
-                let beat = format!("{}beat", self.prefix);
+                let beat = self.keys.beat();
                 let bye = envelope::encode(&self.id, Kind::Bye, b"");
                 if let Ok(mut con) = link::connect(&self.address, ROUND_TRIP) {
                     let _ = redis::cmd("PUBLISH")

@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use log::warn;
 
 use super::envelope::{self, Kind};
+use super::keys::Keys;
 use super::link::{self, Backoff, Link, Side};
 use super::{Address, BEAT, HISTORY_TTL, Listener, NAME_TTL, Nodes, OUTBOX_BYTES, Outgoing};
 use crate::hub::Hub;
@@ -57,7 +58,7 @@ const BATCH: usize = 256;
 
 struct Publisher {
     id: String,
-    prefix: String,
+    keys: Keys,
     address: Address,
     link: Arc<Link>,
     queued: Arc<AtomicUsize>,
@@ -81,7 +82,7 @@ pub(super) fn spawn(
 ) -> std::io::Result<JoinHandle<()>> {
     let publisher = Publisher {
         id: nodes.id.clone(),
-        prefix: nodes.prefix.clone(),
+        keys: nodes.keys.clone(),
         address: nodes.address.clone(),
         link: nodes.link.clone(),
         queued: nodes.queued.clone(),
@@ -156,7 +157,7 @@ impl Publisher {
     }
 
     fn serve(&self, con: &mut redis::Connection, scripts: &Scripts) -> End {
-        let beat = format!("{}beat", self.prefix);
+        let beat = self.keys.beat();
         let alive = envelope::encode(&self.id, Kind::Alive, b"");
         let mut next_beat = Instant::now();
         let mut next_renewal = Instant::now();
@@ -232,8 +233,8 @@ impl Publisher {
                 pipe.cmd("EVALSHA")
                     .arg(&scripts.sequenced)
                     .arg(2)
-                    .arg(format!("{}seq:{room}", self.prefix))
-                    .arg(format!("{}history:{room}", self.prefix))
+                    .arg(self.keys.counter(&room))
+                    .arg(self.keys.history(&room))
                     .arg(channel)
                     .arg(head)
                     .arg(body)
@@ -245,7 +246,7 @@ impl Publisher {
                 pipe.cmd("EVALSHA")
                     .arg(&scripts.release)
                     .arg(1)
-                    .arg(format!("{}name:{name}", self.prefix))
+                    .arg(self.keys.name(&name))
                     .arg(&self.id)
                     .ignore();
             }
@@ -268,7 +269,7 @@ impl Publisher {
             pipe.cmd("EVALSHA")
                 .arg(&scripts.renew)
                 .arg(1)
-                .arg(format!("{}name:{name}", self.prefix))
+                .arg(self.keys.name(name))
                 .arg(&self.id)
                 .arg(NAME_TTL.as_secs());
         }

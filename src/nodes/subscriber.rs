@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::envelope::{self, Kind};
+use super::keys::Keys;
 use super::link::{self, Backoff, Link, Side};
 use super::{Address, BEAT, GONE_AFTER, Listener, Nodes};
 use crate::handler::Message;
@@ -20,7 +21,7 @@ use crate::{Bytes, Utf8Bytes};
 
 struct Subscriber {
     id: String,
-    prefix: String,
+    keys: Keys,
     address: Address,
     link: Arc<Link>,
     listener: Arc<OnceLock<Arc<dyn Listener>>>,
@@ -33,7 +34,7 @@ struct Subscriber {
 pub(super) fn spawn(nodes: &Nodes, hub: Hub) -> std::io::Result<JoinHandle<()>> {
     let mut subscriber = Subscriber {
         id: nodes.id.clone(),
-        prefix: nodes.prefix.clone(),
+        keys: nodes.keys.clone(),
         address: nodes.address.clone(),
         link: nodes.link.clone(),
         listener: nodes.listener.clone(),
@@ -56,7 +57,7 @@ impl Subscriber {
             match link::connect(&self.address, BEAT) {
                 Ok(mut con) => {
                     let mut pubsub = con.as_pubsub();
-                    match pubsub.psubscribe(format!("{}*", self.prefix)) {
+                    match pubsub.psubscribe(self.keys.pattern()) {
                         Ok(()) => {
                             backoff = Backoff::new();
                             // What comes now is new: numbers start again
@@ -99,9 +100,7 @@ impl Subscriber {
     /// Hands on every message until the connection fails (the reason) or
     /// the node stops.
     fn listen(&mut self, pubsub: &mut redis::PubSub<'_>) -> String {
-        let beat = format!("{}beat", self.prefix);
-        let topics = format!("{}topic:", self.prefix);
-        let chat = format!("{}chat", self.prefix);
+        let (beat, chat) = (self.keys.beat(), self.keys.chat());
         let mut own_beat = Instant::now();
         let mut tick = Instant::now();
         loop {
@@ -141,7 +140,7 @@ impl Subscriber {
                 if own {
                     own_beat = Instant::now();
                 }
-            } else if let Some(topic) = channel.strip_prefix(&topics) {
+            } else if let Some(topic) = self.keys.topic_of(channel) {
                 if !own {
                     self.deliver(topic, kind, body);
                 }

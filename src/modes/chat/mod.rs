@@ -38,7 +38,7 @@ use self::rooms::{Member, State};
 use self::told::Told;
 use super::names;
 use crate::json::string as js;
-use crate::{Accepted, Client, CloseInfo, Handler, Message, Refusal, Request};
+use crate::{Accepted, Client, CloseInfo, Handler, Message, Refusal, Request, Utf8Bytes};
 
 /// The room of a client whose URL names none.
 pub const LOBBY: &str = "lobby";
@@ -251,19 +251,18 @@ impl Chat {
             return;
         };
         let room = member.room.clone();
-        let fields = format!(
-            r#""room":{},"from":{},"text":{},"ts":{}"#,
+        let live = Utf8Bytes::from(format!(
+            r#"{{"type":"message","room":{},"from":{},"text":{},"ts":{}}}"#,
             js(&room),
             js(&member.name),
             js(text),
             now_ms()
-        );
-        let live = format!(r#"{{"type":"message",{fields}}}"#);
+        ));
         // A refused message is the sender's to retry; the lock is not held
         // up, since a publish never waits.
         if let Err(crate::Error::Busy { .. }) = client
             .hub()
-            .publish_here(&topic(&room), live.as_str().into())
+            .publish_here(&topic(&room), Message::Text(live.clone()))
         {
             let _ = client.send(error("the server is busy: message not sent, try again"));
             return;
