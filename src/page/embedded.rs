@@ -13,6 +13,7 @@ const FILES: &[(&str, &[u8])] = &[
     ("app.js", include_bytes!("../../www/app.js")),
     ("rooms.js", include_bytes!("../../www/rooms.js")),
     ("view.js", include_bytes!("../../www/view.js")),
+    ("wire.js", include_bytes!("../../www/wire.js")),
     ("style.css", include_bytes!("../../www/style.css")),
     ("favicon.svg", include_bytes!("../../www/favicon.svg")),
 ];
