@@ -5,6 +5,7 @@
 
 import { LOBBY, ROOM_RULE, pageUrl, roomFromSearch, socketUrl, tidyRoom, validRoom } from './rooms.js';
 import { bubble, earlier, el, enterRoom, notice } from './view.js';
+import { linkView, offerView, withSecret } from './wire.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status');
@@ -29,6 +30,7 @@ const BACKOFF_MAX = 8000;
 const MAX_SEEN = 1000;
 
 let ws = null;         // the current socket, if any
+let linking = null;    // with --explain, the wait for the view's socket (wire.js), opened first
 let wanted = true;     // false once the user pressed Disconnect
 let attempt = 0;       // failed connects in a row, for the backoff
 let refused = 0;       // "too many rooms" closes in a row
@@ -220,6 +222,7 @@ async function loadSettings() {
     if (!res.ok) return;
     const s = await res.json();
     if (s && typeof s.ws_path === 'string' && s.ws_path.startsWith('/')) wsPath = s.ws_path;
+    offerView(s);
   } catch (_) { /* keep the default */ }
 }
 
@@ -234,9 +237,14 @@ function connect() {
   wanted = true;
   setState('connecting', 'Connecting…');
   renderRoom();
+  const turn = (linking = linkView(WS_ORIGIN).then((secret) => linking === turn && openSocket(secret)));
+}
+
+function openSocket(secret) {
+  linking = null;
   let sock;
   try {
-    sock = new WebSocket(socketUrl(WS_ORIGIN, wsPath, target));
+    sock = new WebSocket(withSecret(socketUrl(WS_ORIGIN, wsPath, target), secret));
   } catch (_) {
     scheduleRetry();
     return;
@@ -301,7 +309,7 @@ function scheduleRetry() {
 // Closes the current socket, if any, without a word in the log.
 function drop() {
   const sock = ws;
-  ws = null;
+  ws = linking = null;
   room = '';
   if (sock) sock.close(1000, 'bye');
   online.clear();
@@ -324,13 +332,13 @@ function connectNow() {
 }
 
 toggle.addEventListener('click', () => {
-  if (ws) disconnect();
+  if (ws || linking) disconnect();
   else connectNow();
 });
 
 // Back on the network: no need to wait for the next retry.
 window.addEventListener('online', () => {
-  if (!ws && wanted) connectNow();
+  if (!ws && !linking && wanted) connectNow();
 });
 
 form.addEventListener('submit', (e) => {
