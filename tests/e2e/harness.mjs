@@ -75,6 +75,12 @@ export async function startServer({ mode = 'chat', port = 0, args: extra = [] } 
     },
   );
   const lines = readline.createInterface({ input: proc.stdout });
+  // All of stdout (what a terminal would show), up to 8 MB, for tests
+  // that check what the server printed (or did not).
+  let out = '';
+  lines.on('line', (l) => {
+    if (out.length < 8 << 20) out += l + '\n';
+  });
   const first = new Promise((resolve, reject) => {
     lines.once('line', resolve);
     proc.once('error', reject);
@@ -105,6 +111,7 @@ export async function startServer({ mode = 'chat', port = 0, args: extra = [] } 
     wsPath: m[2],
     proc,
     log: () => log,
+    stdout: () => out,
     async stop() {
       if (exited) return;
       proc.kill('SIGTERM');
@@ -156,10 +163,12 @@ export async function launchBrowser() {
 /**
  * A fresh browser context and page at `url`. `problems` collects console
  * errors, page errors and failed requests. `init`, if given, is a function
- * that runs in the page before its own scripts; the other options are the
- * context's.
+ * that runs in the page before its own scripts; `cookies`, if given, are
+ * added to the context before the page loads; `onPage(page)`, if given, is
+ * called before it loads (to listen to its events); the other options are
+ * the context's.
  */
-export async function openPage(browser, url, { init, ...options } = {}) {
+export async function openPage(browser, url, { init, cookies, onPage, ...options } = {}) {
   const context = await browser.newContext({
     viewport: { width: 1280, height: 800 },
     // The test certificate is self-signed: accept it (and nothing changes
@@ -169,7 +178,9 @@ export async function openPage(browser, url, { init, ...options } = {}) {
   });
   context.setDefaultTimeout(WAIT);
   if (init) await context.addInitScript(init);
+  if (cookies) await context.addCookies(cookies);
   const page = await context.newPage();
+  if (onPage) onPage(page);
   const problems = [];
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);

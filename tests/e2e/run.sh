@@ -46,7 +46,7 @@ mkdir -p "$root/target/e2e"
 rm -f "$root"/target/e2e/failed-*.png
 cd "$here"
 echo "e2e: over http:// and ws://"
-node --test --test-reporter=spec chat.test.mjs rooms.test.mjs subprotocol.test.mjs pages.test.mjs nodes.test.mjs
+node --test --test-reporter=spec chat.test.mjs rooms.test.mjs subprotocol.test.mjs wire.test.mjs pages.test.mjs nodes.test.mjs
 
 # The page's suites again over https:// and wss://, with a self-signed
 # certificate made for this run (Chromium is told to accept it).
@@ -65,4 +65,4 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$certs/key.pem" -out "$certs/cert.pem" 2>/dev/null
 echo "e2e: over https:// and wss://"
 WSHUB_E2E_TLS_CERT="$certs/cert.pem" WSHUB_E2E_TLS_KEY="$certs/key.pem" \
-  node --test --test-reporter=spec chat.test.mjs rooms.test.mjs subprotocol.test.mjs
+  node --test --test-reporter=spec chat.test.mjs rooms.test.mjs subprotocol.test.mjs wire.test.mjs
