@@ -53,9 +53,14 @@ impl Decoder {
         }
     }
 
+    /// Whether nobody sees this connection (a wire view's own socket).
+    pub(crate) fn quiet(&self) -> bool {
+        self.conn.audience() == Audience::Quiet
+    }
+
     /// Feeds bytes in wire order.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
-        if self.conn.audience() == Audience::Quiet {
+        if self.quiet() {
             return;
         }
         while !bytes.is_empty() {
