@@ -141,7 +141,7 @@ const FLAGS: &[Flag] = &[
     Flag::value("history", "MESSAGES", "Chat: messages a room keeps for newcomers (0 keeps none)").default_value("20"),
     Flag::value("history-bytes", "BYTES", "Chat: bytes of history a room keeps at most").default_value("64K"),
     Flag::value("max-rooms", "N", "Rooms (chat, besides the lobby) or named topics (broadcast) at once; a client naming one more is refused").default_value("100"),
-    Flag::switch("explain", "Print every handshake and frame, explained step by step (for teaching RFC 6455)"),
+    Flag::switch("explain", "Print every handshake and frame, explained step by step, and offer each page its own wire view (for teaching RFC 6455)"),
     Flag::switch("metrics", "Serve GET /metrics in the Prometheus text format (off by default: anyone who can reach the port can read it)"),
     Flag::value("allow-origin", "URL", "Also accept WebSocket requests from pages at this origin (repeatable; '*' turns the check off)").repeatable(),
 ];

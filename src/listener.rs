@@ -235,6 +235,10 @@ struct Finished<'a> {
 impl Drop for Finished<'_> {
     fn drop(&mut self) {
         self.shared.live.fetch_sub(1, Ordering::SeqCst);
+        // A view's secret goes with its connection, however it ended.
+        if let Some(views) = &self.shared.views {
+            views.forget(self.id);
+        }
         let _ = self.shared.hub.post(Event::Left { id: self.id });
         let _ = self.done.send(self.id);
         self.stop.waker.wake();

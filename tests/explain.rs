@@ -3,51 +3,25 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
+use common::explain::{collect_until, start_printing};
 use common::*;
 use crossbeam_channel::Receiver;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wshub");
 const MASK: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
 
-/// Starts the binary; returns it, its address and its stdout lines.
-fn start(explain: bool) -> (Child, SocketAddr, Receiver<String>) {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--addr", "127.0.0.1:0", "--mode", "echo"])
-        .env("RUST_LOG", "off");
-    if explain {
-        cmd.arg("--explain");
-    }
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = rx.recv_timeout(WAIT).unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    (child, addr, rx)
+/// Starts the binary in echo mode, with `--explain` or not.
+fn start(explain: bool) -> (Binary, SocketAddr, Receiver<String>) {
+    let args: &[&str] = if explain {
+        &["--mode", "echo", "--explain"]
+    } else {
+        &["--mode", "echo"]
+    };
+    start_printing(args)
 }
 
 /// The scripted connection: three sizes of text, a ping, a close.
@@ -63,21 +37,6 @@ fn script(addr: SocketAddr) {
     ws.write_all(&client_frame(0x88, &1000u16.to_be_bytes(), MASK))
         .unwrap();
     assert_eq!(raw_close_code(&mut ws), 1000);
-}
-
-/// Collects stdout until `last` appears (bounded).
-fn collect_until(rx: &Receiver<String>, last: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    let mut all = String::new();
-    while !all.contains(last) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no {last:?} in:\n{all}"));
-        all.push_str(&line);
-        all.push('\n');
-    }
-    all
 }
 
 #[test]

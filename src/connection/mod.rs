@@ -88,10 +88,12 @@ pub(crate) fn serve(
     };
     debug!(
         "#{id} {peer}: request head:\n{}",
-        String::from_utf8_lossy(&request.raw).trim_end()
+        explain::redacted_head(&request.raw)
     );
-    if explain.is_some() {
-        explain::request(id, &request.raw);
+    let hub = &shared.hub;
+    if let (Some(conn), Some(views)) = (&explain, &shared.views) {
+        conn.set_audience(&request, views);
+        explain::request(id, conn, &request.raw, hub);
     }
     // Mutable from here: the handshake records the chosen subprotocol on it.
     let mut request = request;
@@ -102,20 +104,20 @@ pub(crate) fn serve(
                 request.method(),
                 request.path()
             );
-            if explain.is_some() {
-                explain::response(id, &bytes);
+            if let Some(conn) = &explain {
+                explain::response(id, conn, &bytes, hub);
             }
             answer(&socket, &bytes, shared);
         }
-        Route::Upgrade(key, topics) => {
+        Route::Upgrade(key, topics, view) => {
             let response = handshake::response(&key, request.protocol());
             debug!(
                 "#{id} {peer}: response head:\n{}",
                 String::from_utf8_lossy(&response).trim_end()
             );
-            if explain.is_some() {
-                explain::accept(id, &key);
-                explain::response(id, &response);
+            if let Some(conn) = &explain {
+                explain::accept(id, conn, &key, hub);
+                explain::response(id, conn, &response, hub);
             }
             // From `Upgrading` the hub holds what others send to this
             // client, and writes nothing until `Opened`: this thread is the
@@ -132,7 +134,12 @@ pub(crate) fn serve(
             {
                 let decoder =
                     explain.map(|c| Box::new(explain::Decoder::new(id, explain::Side::Client, c)));
-                return websocket::open(id, socket, request, rest, shared, decoder, stack);
+                let opening = websocket::Opening {
+                    explain: decoder,
+                    stack,
+                    view,
+                };
+                return websocket::open(id, socket, request, rest, shared, opening);
             }
         }
     }
@@ -144,8 +151,8 @@ enum Route {
     /// Send this whole HTTP response (status, bytes) and close.
     Answer(u16, Vec<u8>),
     /// Complete the WebSocket handshake for this key, subscribing the
-    /// client to these topics first.
-    Upgrade(String, Vec<Arc<str>>),
+    /// client to these topics first; `true` for a wire view's socket.
+    Upgrade(String, Vec<Arc<str>>, bool),
 }
 
 /// Decides a request: an upgrade on the WebSocket path that passes every
@@ -158,6 +165,14 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
         Route::Answer(status, http::error_response(status, extra, text, head_only))
     };
     if handshake::is_upgrade(request) {
+        if let Some(views) = &shared.views
+            && request.path() == explain::VIEW_PATH
+        {
+            return match view(id, request, views, &cfg.origins) {
+                Ok(key) => Route::Upgrade(key, Vec::new(), true),
+                Err(r) => error(r.status, r.extra, &r.reason),
+            };
+        }
         if !on_ws_path {
             return error(
                 404,
@@ -184,9 +199,11 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
             Ok(Ok(accepted)) => {
                 let picked = accepted.protocol.as_deref();
                 match subprotocol::settle(id, request, picked, &cfg.protocols) {
-                    Ok(()) => {
-                        Route::Upgrade(key, accepted.topics.into_iter().map(Into::into).collect())
-                    }
+                    Ok(()) => Route::Upgrade(
+                        key,
+                        accepted.topics.into_iter().map(Into::into).collect(),
+                        false,
+                    ),
                     Err(r) => error(r.status, r.extra, &r.reason),
                 }
             }
@@ -243,6 +260,38 @@ fn route(id: ClientId, request: &mut Request, shared: &Shared) -> Route {
         return error(426, "Upgrade: websocket\r\n", &text);
     }
     error(404, "", "no such file")
+}
+
+/// Checks a wire view's upgrade and claims its secret (see `explain`),
+/// before its 101 is sent: the page opens its main connection as soon as
+/// the view is open, and the server must know the secret by then.
+fn view(
+    id: ClientId,
+    request: &Request,
+    views: &explain::Views,
+    origins: &crate::config::Origins,
+) -> Result<String, handshake::Refused> {
+    // The same checks as the endpoint's: a page of another origin may
+    // not open a view either.
+    let key = handshake::check(request, origins)?;
+    let refused = |status, reason: &str| handshake::Refused {
+        status,
+        extra: "",
+        reason: reason.to_string(),
+    };
+    let secret = explain::view_secret(request).ok_or_else(|| {
+        refused(
+            400,
+            "a wire view needs ?wire= and a secret of 32 hex digits (0-9, a-f)",
+        )
+    })?;
+    if !views.claim(id, secret) {
+        return Err(refused(
+            409,
+            "another wire view holds this secret; make a new one",
+        ));
+    }
+    Ok(key)
 }
 
 /// Sends a whole HTTP response, then lets the client close first, so the

@@ -43,6 +43,18 @@ pub(crate) struct Open {
     stack: Option<Stack>,
     /// Counts this WebSocket as open until its thread is done with it.
     open: OpenGuard,
+    /// A wire view's socket: its handler is the server's `Views`, not the
+    /// program's.
+    view: bool,
+}
+
+/// What a WebSocket being opened brings besides its socket and request.
+pub(super) struct Opening {
+    /// `--explain`: decodes what the client sends.
+    pub explain: Option<Box<explain::Decoder>>,
+    pub stack: Option<Stack>,
+    /// A wire view's socket (see `explain`).
+    pub view: bool,
 }
 
 /// Completes the opening of a WebSocket whose 101 is sent: builds its
@@ -54,9 +66,13 @@ pub(super) fn open(
     request: Request,
     rest: Vec<u8>,
     shared: &Arc<Shared>,
-    mut explain: Option<Box<explain::Decoder>>,
-    stack: Option<Stack>,
+    opening: Opening,
 ) -> Option<Open> {
+    let Opening {
+        mut explain,
+        stack,
+        view,
+    } = opening;
     let cfg = &shared.config;
     let peer = request.peer();
     let open = shared.hub.metrics().opened();
@@ -75,6 +91,7 @@ pub(super) fn open(
     if let Some(d) = explain.as_mut() {
         // Frames the client sent right behind its request head.
         d.feed(&rest);
+        super::wire::send_notes(&shared.hub, d.take_notes());
     }
     let wire = Wire {
         id,
@@ -98,7 +115,7 @@ pub(super) fn open(
 
     let client = Client::new(id, peer, shared.hub.clone(), request.protocol());
     info!("#{id} {peer}: WebSocket open ({})", request.path());
-    let handler = &*shared.handler;
+    let handler = shared.handler(view);
     let opened = catch_unwind(AssertUnwindSafe(|| handler.on_open(&client, &request)));
     let early = client.take_early();
     // Headers are not needed past on_open; an idle connection keeps only
@@ -116,6 +133,7 @@ pub(super) fn open(
         ended,
         stack,
         open,
+        view,
     })
 }
 
@@ -131,13 +149,14 @@ impl Open {
             mut ended,
             stack,
             open,
+            view,
         } = self;
         // Everything deeper than this frame was short-lived (the head, the
         // handshake, log lines, on_open): its pages go back now.
         if let Some(stack) = stack {
             stack.release_below_here();
         }
-        let handler = &*shared.handler;
+        let handler = shared.handler(view);
         let id = client.id();
         // From here this thread may write its own replies (see `hub::socket`).
         let serving = Serving::start(id, ws.get_ref().socket.clone());

@@ -52,7 +52,7 @@ impl Read for Wire {
             self.timeout = timeout;
             let _ = self.socket.stream.set_read_timeout(timeout);
         }
-        let (socket, explain) = (&self.socket, &mut self.explain);
+        let (socket, explain, hub) = (&self.socket, &mut self.explain, &self.shared.hub);
         let early = &mut self.early;
         let n = self.gate.read(buf, |raw| {
             if (early.position() as usize) < early.get_ref().len() {
@@ -65,6 +65,7 @@ impl Read for Wire {
             // What the client sent, before the gate cuts anything.
             if let Some(d) = explain.as_mut() {
                 d.feed(&raw[..n]);
+                send_notes(hub, d.take_notes());
             }
             Ok(n)
         });
@@ -90,5 +91,15 @@ impl Write for Wire {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Sends `--explain`'s notes on this connection to the view watching it;
+/// dropped if the view is gone.
+pub(super) fn send_notes(hub: &crate::hub::Hub, notes: Option<(ClientId, Vec<String>)>) {
+    if let Some((view, notes)) = notes {
+        for note in notes {
+            let _ = hub.send(view, note);
+        }
     }
 }

@@ -121,7 +121,8 @@ impl Client {
         }
         let socket = &*self.socket;
         let mut tally = Tally::default();
-        let n = match self.explain.as_mut() {
+        // A wire view's own socket is not explained: written like any.
+        let n = match self.explain.as_mut().filter(|d| !d.quiet()) {
             None => self.out.write_to(socket, &mut tally),
             Some(decoder) => self.out.write_explained(socket, decoder, &mut tally),
         };

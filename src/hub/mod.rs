@@ -61,6 +61,7 @@ mod client;
 mod deadlines;
 mod ids;
 mod keepalive;
+mod notes;
 mod outbox;
 mod shutdown;
 mod slow;

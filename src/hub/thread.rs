@@ -260,6 +260,7 @@ impl HubThread {
                     // alert its session made as it failed, say) is the
                     // hub's, and the token stays with it (see `Client::write`).
                     if c.hub_writes() && c.socket.token.hub_claim() == Claim::Held {
+                        // Its notes go with the next write, or its removal.
                         let _ = c.write(&self.metrics);
                     }
                     if c.settled() {
@@ -351,21 +352,31 @@ impl HubThread {
 
     /// Writes as much of a client's queue as its socket takes now.
     pub(super) fn flush(&mut self, id: ClientId) {
+        if self.write_out(id) {
+            self.pass_notes(id);
+        }
+    }
+
+    /// [`flush`](Self::flush) but for `--explain`'s notes; says whether the
+    /// client is explained.
+    fn write_out(&mut self, id: ClientId) -> bool {
         let Some(c) = self.clients.get_mut(&id) else {
-            return;
+            return false;
         };
+        let explained = c.explain.is_some();
         c.dirty = false;
         match c.write(&self.metrics) {
-            Ok(Wrote::NotMine) => return,
+            Ok(Wrote::NotMine) => return explained,
             Ok(Wrote::Mine) => {}
             Err(e) => {
                 debug!("client {id}: write failed: {e}");
                 self.abandon(id);
-                return;
+                return explained;
             }
         }
         if std::mem::take(&mut c.judge_count) && c.out.len() > self.limits.queue {
-            return self.too_slow(id);
+            self.too_slow(id);
+            return explained;
         }
         if c.settled() {
             if c.reader_done {
@@ -378,6 +389,7 @@ impl HubThread {
         } else {
             self.set_deadline(id, self.limits.write_timeout);
         }
+        explained
     }
 
     pub(super) fn remove(&mut self, id: ClientId) {
@@ -387,8 +399,11 @@ impl HubThread {
             // 7.1.1); the connection thread holds the other reference and
             // is on its way out.
             let _ = c.socket.stream.shutdown(Shutdown::Both);
-            if c.explain.is_some() && c.phase != Phase::Http {
-                explain::tcp_closed(id);
+            if let Some(mut d) = c.explain.take()
+                && c.phase != Phase::Http
+            {
+                d.tcp_closed();
+                self.send_notes(d.take_notes());
             }
         }
     }

@@ -7,17 +7,24 @@
 //! {"ws_path":"/ws"}
 //! ```
 //!
+//! With `--explain`, and only then, `"wire":"/wshub-wire"` offers the wire
+//! view (see `explain`) and says where its socket connects.
+//!
 //! A field is added in [`fields`]; the page ignores fields it does not know.
 
 use crate::config::Config;
-use crate::{http, json};
+use crate::{explain, http, json};
 
 /// Where the settings are served (on every server that serves a page).
 pub(crate) const PATH: &str = "/wshub.json";
 
 /// The fields, each a name and its value already in JSON.
 fn fields(cfg: &Config) -> Vec<(&'static str, String)> {
-    vec![("ws_path", json::string(&cfg.ws_path))]
+    let mut fields = vec![("ws_path", json::string(&cfg.ws_path))];
+    if cfg.explain {
+        fields.push(("wire", json::string(explain::VIEW_PATH)));
+    }
+    fields
 }
 
 /// The settings as one JSON object.
@@ -51,5 +58,13 @@ mod tests {
         assert_eq!(body(&cfg), r#"{"ws_path":"/ws"}"#);
         cfg.ws_path = "/a\"b\\".into();
         assert_eq!(body(&cfg), r#"{"ws_path":"/a\"b\\"}"#);
+    }
+
+    #[test]
+    fn offers_the_wire_view_only_with_explain() {
+        let mut cfg = Config::default();
+        assert!(!body(&cfg).contains("wire"));
+        cfg.explain = true;
+        assert_eq!(body(&cfg), r#"{"ws_path":"/ws","wire":"/wshub-wire"}"#);
     }
 }

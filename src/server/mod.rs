@@ -16,6 +16,7 @@ use std::sync::atomic::AtomicUsize;
 use crate::budget::Budget;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::explain;
 use crate::handler::Handler;
 use crate::hub::{self, Hub};
 use crate::listener::{self, Stop};
@@ -29,6 +30,9 @@ pub(crate) struct Shared {
     /// The page, if one is served (a directory canonical).
     pub www: Option<Page>,
     pub handler: Box<dyn Handler>,
+    /// With `--explain`: the wire views open now, also their sockets'
+    /// handler.
+    pub views: Option<explain::Views>,
     pub hub: Hub,
     /// Connections open now, to enforce `max_connections`.
     pub live: AtomicUsize,
@@ -38,6 +42,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The handler of a connection: the program's, or for a wire view's
+    /// socket, the views'.
+    pub(crate) fn handler(&self, view: bool) -> &dyn Handler {
+        match &self.views {
+            Some(views) if view => views,
+            _ => &*self.handler,
+        }
+    }
+
     /// Whether this port speaks TLS (https:// and wss://).
     pub(crate) fn tls_port(&self) -> bool {
         #[cfg(feature = "tls")]
@@ -152,9 +165,11 @@ impl Server {
             nodes.stop();
             return Err(e);
         }
+        let views = config.explain.then(explain::Views::default);
         let shared = Arc::new(Shared {
             config,
             www,
+            views,
             handler: Box::new(handler),
             hub: hub.clone(),
             live: AtomicUsize::new(0),

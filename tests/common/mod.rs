@@ -2,6 +2,7 @@
 //! real tungstenite client, and bounded waits.
 #![allow(dead_code)]
 
+pub mod explain;
 pub mod redis;
 pub mod tls;
 
