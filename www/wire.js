@@ -2,7 +2,7 @@
 // saw it on the wire: the opening request, the accept computation, the 101,
 // then every frame both ways, bit by bit. The server sends one JSON note a
 // step on a socket of its own (the view socket), linked to the page's
-// connections by a secret the page makes; see docs of /wshub.json's `wire`.
+// connections by a secret the page makes (the notes: src/explain/note.rs).
 // Every string from the network goes in with textContent, never as HTML.
 
 import { el } from './view.js';
