@@ -232,6 +232,16 @@ fn a_view_that_does_not_read_never_holds_up_its_connection() {
     let idle = TcpStream::connect(addr).unwrap();
     let req = upgrade_request(addr, &format!("/wshub-wire?wire={SECRET_A}"), "");
     std::io::Write::write_all(&mut &idle, req.as_bytes()).unwrap();
+    // Its 101 says the secret is claimed, as a page waits for the view to
+    // open before it opens its connection.
+    idle.set_read_timeout(Some(WAIT)).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(std::io::Read::read(&mut &idle, &mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
     let mut ws = watched(addr, "/ws", SECRET_A);
     let metric = |name: &str| -> u64 {
         let m = get(addr, "/metrics");
@@ -261,4 +271,72 @@ fn a_view_that_does_not_read_never_holds_up_its_connection() {
     wait_until("the budget is given back", || {
         metric("wshub_memory_budget_used_bytes") == 0
     });
+}
+
+#[test]
+fn a_program_broadcast_never_reaches_a_view() {
+    let echo = |c: &wshub::Client, m: wshub::Message| {
+        let _ = c.send(m);
+    };
+    let running = wshub::Server::new("127.0.0.1:0")
+        .explain(true)
+        .start(echo)
+        .unwrap();
+    let addr = running.local_addr();
+    let mut v = view(addr, SECRET_A);
+    let mut ws = watched(addr, "/ws", SECRET_A);
+    ws.send("first".into()).unwrap();
+    assert_eq!(next_text(&mut ws), "first");
+    running.hub().broadcast("news for everyone").unwrap();
+    assert_eq!(next_text(&mut ws), "news for everyone");
+    close(&mut ws);
+    let notes = notes_until_closed(&mut v);
+    assert!(
+        notes.iter().all(|n| n.starts_with(r#"{"conn":"#)),
+        "the view got something other than notes: {notes:?}"
+    );
+    find(
+        &notes,
+        &[r#""from":"server""#, r#""text":"news for everyone""#],
+    );
+    running.shutdown();
+}
+
+#[test]
+fn at_shutdown_a_view_sees_its_connection_end_before_its_own() {
+    let (mut server, addr, _terminal) = start_printing(&["--mode", "echo", "--explain"]);
+    let mut v = view(addr, SECRET_A);
+    let mut ws = watched(addr, "/ws", SECRET_A);
+    ws.send("before the stop".into()).unwrap();
+    assert_eq!(next_text(&mut ws), "before the stop");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert_eq!(close_code(&mut ws), 1001);
+    let mut notes = Vec::new();
+    let code = loop {
+        match v.read().expect("the view's socket ends with a close") {
+            tungstenite::Message::Text(t) => notes.push(t.to_string()),
+            tungstenite::Message::Close(f) => break f.map(|f| u16::from(f.code)),
+            _ => {}
+        }
+    };
+    assert_eq!(code, Some(1001));
+    find(&notes, &[r#""from":"server""#, r#""code":1001"#]);
+    find(&notes, &[r#""step":"closed""#]);
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn the_endpoint_cannot_take_the_views_path() {
+    let err = wshub::Server::new("127.0.0.1:0")
+        .explain(true)
+        .ws_path("/wshub-wire")
+        .start(|_: &wshub::Client, _: wshub::Message| {});
+    let Err(err) = err else {
+        panic!("started on the view's path")
+    };
+    assert!(
+        err.to_string().contains("choose another --ws-path"),
+        "{err}"
+    );
 }

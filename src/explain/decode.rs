@@ -11,6 +11,9 @@ use crate::hub::ClientId;
 pub(super) const HEX_BYTES: usize = 16;
 /// Text shown, at most, in bytes.
 pub(super) const TEXT_BYTES: usize = 120;
+/// The most a control frame carries ("All control frames MUST have a
+/// payload length of 125 bytes or less"): a close reason is kept whole.
+const CONTROL_BYTES: usize = 125;
 
 /// Decodes a stream of frame bytes as they pass, showing each frame when
 /// it is complete. Keeps only a frame's header and first bytes, so a large
@@ -80,7 +83,7 @@ impl Decoder {
                 if at < HEX_BYTES {
                     f.wire.push(b);
                 }
-                if at < TEXT_BYTES.max(HEX_BYTES) {
+                if at < f.kept() {
                     f.plain.push(f.mask.map_or(b, |m| b ^ m[at % 4]));
                 }
             }
@@ -140,6 +143,15 @@ impl Decoder {
 }
 
 impl Frame {
+    /// How many payload bytes are kept unmasked.
+    fn kept(&self) -> usize {
+        if self.opcode() >= 0x8 {
+            CONTROL_BYTES
+        } else {
+            TEXT_BYTES.max(HEX_BYTES)
+        }
+    }
+
     pub(super) fn fin(&self) -> u8 {
         self.first >> 7
     }

@@ -19,7 +19,12 @@ const HIDDEN_HEADERS: [&str; 3] = ["cookie", "authorization", "proxy-authorizati
 /// replaced; empty lines (the head's end) left out.
 pub(crate) fn head_lines(raw: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(raw);
-    let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+    // A line may end in a bare LF: "recipients MAY recognize a single LF
+    // as a line terminator" (RFC 9112 section 2.2), and httparse does.
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.is_empty());
     let mut out = Vec::new();
     if let Some(first) = lines.next() {
         out.push(request_line(first));
@@ -91,6 +96,20 @@ mod tests {
         for secret in ["0123", "4567", "abc", "dXNlcg"] {
             assert!(!all.contains(secret), "{secret} shown in {all}");
         }
+    }
+
+    #[test]
+    fn hides_them_after_bare_line_feeds_too() {
+        let raw = b"GET /ws?wire=0123 HTTP/1.1\nHost: h\r\nCookie: x=abc\nAuthorization: t\n\n";
+        assert_eq!(
+            head_lines(raw),
+            [
+                "GET /ws?wire=(hidden) HTTP/1.1",
+                "Host: h",
+                "Cookie: (hidden)",
+                "Authorization: (hidden)",
+            ]
+        );
     }
 
     #[test]

@@ -82,9 +82,14 @@ impl Client {
     }
 
     /// Broadcasts and topics reach it: it is open, or opening (and holds
-    /// them until `on_open` returns).
+    /// them until `on_open` returns), and not a wire view.
     pub(super) fn receives(&self) -> bool {
-        matches!(self.phase, Phase::Open | Phase::Opening { .. })
+        matches!(self.phase, Phase::Open | Phase::Opening { .. }) && !self.is_view()
+    }
+
+    /// A wire view's socket (see `explain`): only notes are sent to it.
+    pub(super) fn is_view(&self) -> bool {
+        self.explain.as_ref().is_some_and(|d| d.quiet())
     }
 
     /// The hub writes this socket only once it is open: before, the

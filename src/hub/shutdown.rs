@@ -1,5 +1,6 @@
 //! The hub's stop: every open client gets 1001, and the hub ends once all
-//! are gone (see `HubThread::run`).
+//! are gone (see `HubThread::run`). Wire views get theirs last, so that
+//! they show how the connections they watch ended.
 
 use std::net::Shutdown;
 
@@ -19,6 +20,7 @@ impl HubThread {
                 Phase::Http => {
                     let _ = c.socket.stream.shutdown(Shutdown::Both);
                 }
+                Phase::Open if c.is_view() => {}
                 Phase::Open => {
                     self.closed_at_shutdown += 1;
                     self.close_now(id, 1001, "server shutting down");
@@ -29,6 +31,22 @@ impl HubThread {
         }
         for id in std::mem::take(&mut self.dirty) {
             self.flush(id);
+        }
+    }
+
+    /// While stopping: once only wire views are left, closes them too.
+    pub(super) fn close_views_when_alone(&mut self) {
+        if self.clients.values().any(|c| !c.is_view()) {
+            return;
+        }
+        let open: Vec<ClientId> = self
+            .clients
+            .iter()
+            .filter_map(|(id, c)| (c.phase == Phase::Open).then_some(*id))
+            .collect();
+        for id in open {
+            self.closed_at_shutdown += 1;
+            self.close_now(id, 1001, "server shutting down");
         }
     }
 }

@@ -104,6 +104,9 @@ impl HubThread {
                 // more, so this is it.
                 self.begin_shutdown();
             }
+            if self.stopping {
+                self.close_views_when_alone();
+            }
             if self.stopping && self.clients.is_empty() {
                 return self.closed_at_shutdown;
             }

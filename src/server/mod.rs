@@ -100,6 +100,12 @@ impl Server {
                 config.ws_path
             )));
         }
+        if config.explain && config.ws_path == explain::VIEW_PATH {
+            return Err(Error::Config(format!(
+                "with --explain, {} is the wire view's socket: choose another --ws-path",
+                explain::VIEW_PATH
+            )));
+        }
         if config.queue_size == 0 || config.max_connections == 0 {
             return Err(Error::Config(
                 "queue size and connection limit must be at least 1".into(),

@@ -177,7 +177,12 @@ impl Server {
     }
 
     /// Prints every handshake and frame on standard output, explained for
-    /// a class (see docs/handshake.md). Default off, and free when off.
+    /// a class (see docs/handshake.md), and offers each page a wire view of
+    /// its own connection at `/wshub-wire`. A view's socket is the server's,
+    /// not the handler's: [`Handler::on_handshake`](crate::Handler::on_handshake)
+    /// is not asked about it, it never receives broadcasts, and it is fed
+    /// only what the connection naming its secret sends and receives.
+    /// Default off, and free when off.
     pub fn explain(mut self, on: bool) -> Server {
         self.config.explain = on;
         self

@@ -224,6 +224,11 @@ describe('the wire view (--explain)', () => {
       const seps = await a.page.$$eval('#wire-log .wire-sep', (l) => l.map((e) => e.textContent));
       assert.deepEqual(seps, [`Connection #${all[0].conn}`]);
       assert.ok(await a.page.isVisible('#wire'), 'the view stays after Disconnect');
+      // For a person to look at: the handshake's steps, and the close.
+      await a.page.locator('#wire-log li[data-step="request"]').scrollIntoViewIfNeeded();
+      await a.page.screenshot({ path: screenshotPath('wire-handshake.png') });
+      await a.page.locator('#wire-log li[data-step="closed"]').scrollIntoViewIfNeeded();
+      await a.page.screenshot({ path: screenshotPath('wire-close.png') });
       assert.deepEqual(a.problems, []);
     }));
 
