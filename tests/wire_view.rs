@@ -228,20 +228,10 @@ fn a_view_is_no_chat_member() {
 fn a_view_that_does_not_read_never_holds_up_its_connection() {
     let (_server, addr, _terminal) =
         start_printing(&["--mode", "echo", "--explain", "--metrics", "--queue", "64"]);
-    // A view that completes its handshake and then never reads.
-    let idle = TcpStream::connect(addr).unwrap();
-    let req = upgrade_request(addr, &format!("/wshub-wire?wire={SECRET_A}"), "");
-    std::io::Write::write_all(&mut &idle, req.as_bytes()).unwrap();
-    // Its 101 says the secret is claimed, as a page waits for the view to
-    // open before it opens its connection.
-    idle.set_read_timeout(Some(WAIT)).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(std::io::Read::read(&mut &idle, &mut byte).unwrap(), 1);
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    // A view that completes its handshake and then never reads. Its 101
+    // says the secret is claimed, as a page waits for the view to open
+    // before it opens its connection.
+    let idle = raw_ws_at(addr, &format!("/wshub-wire?wire={SECRET_A}"));
     let mut ws = watched(addr, "/ws", SECRET_A);
     let metric = |name: &str| -> u64 {
         let m = get(addr, "/metrics");

@@ -182,9 +182,14 @@ pub fn upgrade_request(addr: SocketAddr, path: &str, extra: &str) -> String {
 
 /// A WebSocket opened by hand, for sending frames a polite client would not.
 pub fn raw_ws(addr: SocketAddr) -> TcpStream {
+    raw_ws_at(addr, "/ws")
+}
+
+/// [`raw_ws`] at any path; returns once the 101 is read.
+pub fn raw_ws_at(addr: SocketAddr, path: &str) -> TcpStream {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(upgrade_request(addr, "/ws", "").as_bytes())
+    s.write_all(upgrade_request(addr, path, "").as_bytes())
         .unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
