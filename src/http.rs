@@ -55,9 +55,8 @@ impl Request {
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query()?.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = percent_decode(&k.replace('+', " "))?;
-            if k == name {
-                percent_decode(&v.replace('+', " "))
+            if query_decode(k)? == name {
+                query_decode(v)
             } else {
                 None
             }
@@ -285,6 +284,12 @@ fn to_request(
         protocol: None,
         raw,
     })
+}
+
+/// Decodes a query parameter's name or value: `+` is a space, then `%XX`
+/// escapes. `None` for a bad escape or bytes that are not UTF-8.
+pub(crate) fn query_decode(s: &str) -> Option<String> {
+    percent_decode(&s.replace('+', " "))
 }
 
 /// Decodes `%XX` escapes. `None` for a bad escape or bytes that are not

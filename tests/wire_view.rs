@@ -10,8 +10,6 @@ use std::net::{SocketAddr, TcpStream};
 use common::explain::{collect_until, start_printing};
 use common::*;
 use tungstenite::client::IntoClientRequest;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 
 const SECRET_A: &str = "0123456789abcdef0123456789abcdef";
 const SECRET_B: &str = "fedcba9876543210fedcba9876543210";
@@ -57,13 +55,9 @@ fn find<'a>(notes: &'a [String], parts: &[&str]) -> &'a str {
         .unwrap_or_else(|| panic!("no note with {parts:?} in:\n{}", notes.join("\n")))
 }
 
+/// Closes normally; the server answers with the same code.
 fn close(ws: &mut Ws) {
-    ws.close(Some(CloseFrame {
-        code: CloseCode::Normal,
-        reason: "bye".into(),
-    }))
-    .unwrap();
-    while ws.read().is_ok() {}
+    assert_eq!(close_with(ws, 1000), 1000);
 }
 
 #[test]

@@ -140,24 +140,11 @@ pub(crate) fn response(id: ClientId, conn: &Conn, raw: &[u8], hub: &Hub) {
     );
 }
 
-/// The headers that make a request a WebSocket request, with why.
-const HIGHLIGHTED: [&str; 6] = [
-    "upgrade",
-    "connection",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-protocol",
-    "origin",
-];
-
-/// Why a request line is there, if it is one of [`HIGHLIGHTED`].
+/// Why a request line is there, if it is one of the headers that make a
+/// request a WebSocket request.
 fn why_header(line: &str) -> Option<&'static str> {
     let (name, _) = line.split_once(':')?;
-    let name = name.trim().to_ascii_lowercase();
-    if !HIGHLIGHTED.contains(&name.as_str()) {
-        return None;
-    }
-    Some(match name.as_str() {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
         "upgrade" => "asks to switch from HTTP to the websocket protocol",
         "connection" => "must include Upgrade",
         "sec-websocket-key" => "a random 16-byte nonce in base64; the server must prove it read it",
@@ -165,6 +152,7 @@ fn why_header(line: &str) -> Option<&'static str> {
         "sec-websocket-protocol" => {
             "subprotocols the client speaks, by preference; the 101 names the one chosen, if any"
         }
-        _ => "the page's origin: the server checks it against the Host",
+        "origin" => "the page's origin: the server checks it against the Host",
+        _ => return None,
     })
 }

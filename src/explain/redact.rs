@@ -61,7 +61,9 @@ fn request_line(line: &str) -> String {
         .split('&')
         .map(|pair| {
             let (k, _) = pair.split_once('=').unwrap_or((pair, ""));
-            if http::percent_decode(&k.replace('+', " ")).as_deref() == Some(views::PARAM) {
+            // Decoded as `Request::query_param` decodes it, so that every
+            // spelling the server takes for the secret is hidden.
+            if http::query_decode(k).as_deref() == Some(views::PARAM) {
                 format!("{k}={HIDDEN}")
             } else {
                 pair.to_string()
